@@ -1,0 +1,235 @@
+"""Per-token limits under load: statuswatch next to the idiomatic Celery baseline, same run.
+
+    python -m bench.bench_limits [--messages 5000] [--workers 2 4] [--quick]
+
+The same load goes through both: MESSAGES WAMM messages over TOKENS tokens, each token limited
+to RATE requests/s (the simulator answers 429 above it and measures every sliding one-second
+window), 50 ms gateway latency, every message read within SETTLE_S of being tracked. For each
+system and worker count it prints: the largest per-token one-second window / the limit, time
+until every message settled against the floor (messages / total allowed rate), utilisation of
+the allowed rate while a backlog exists, 429s, gateway requests per settled message and worker
+CPU per gateway request against a Celery no-op task's (measured in the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import Deployment, cpu_s
+from bench.report import note, show, verdict
+from bench.throughput import run_noop, wamm_accounts, wamm_token
+from worker.simulator import start_process
+
+TOKENS, RATE, LATENCY_S, SETTLE_S = 10, 20, 0.05, 20.0
+POLL = {"first_s": 5.0, "max_s": 60.0}
+RUN_LIMIT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Result:
+    system: str
+    workers: int
+    settled: int
+    seconds: float
+    worst_window: float
+    utilisation: float
+    throttled: int
+    requests: int
+    cpu_s: float
+    #: statuswatch's fleet counters (checks, deferrals, re-sent checks); empty for the baseline
+    counters: dict[str, int]
+
+
+def lives(messages: int, seed: int = 11) -> dict[tuple[str, str], list[list[object]]]:
+    rng = random.Random(seed)
+    plan = {}
+    for i in range(messages):
+        read_s = rng.uniform(1.0, SETTLE_S)
+        plan[(f"acct{i % TOKENS:02d}", str(4_000_000 + i))] = [
+            ["sent", 0.2 * read_s],
+            ["delivered", 0.5 * read_s],
+            ["viewed", read_s],
+        ]
+    return plan
+
+
+def admitted(sim) -> int:
+    stats = sim.client.stats()
+    return int(stats["total"]) - int(stats["responses"].get("429", 0))
+
+
+def watch(sim, deployment: Deployment, done, messages: int, floor_s: float) -> tuple[float, float]:
+    """Wait until ``done()`` reaches ``messages``; return the time and the utilisation.
+
+    Every message comes due at POLL first_s, and checking each once takes the floor at the
+    full allowed rate: from first_s + 1 s for half the floor there is surely a backlog, and
+    the admitted requests in that window over the allowed ones are the utilisation.
+    """
+    window = (POLL["first_s"] + 1.0, POLL["first_s"] + 1.0 + floor_s / 2)
+    marks: list[int] = []
+    started = time.monotonic()
+    while time.monotonic() - started < RUN_LIMIT_S:
+        elapsed = time.monotonic() - started
+        if len(marks) < 2 and elapsed >= window[len(marks)]:
+            marks.append(admitted(sim))
+        if done() >= messages:
+            break
+        deployment.assert_alive()
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    utilisation = (marks[1] - marks[0]) / (TOKENS * RATE * (window[1] - window[0])) if len(marks) == 2 else float("nan")
+    return elapsed, utilisation
+
+
+def summarise(
+    system: str,
+    workers: int,
+    sim,
+    seconds: float,
+    utilisation: float,
+    settled: int,
+    cpu: float,
+    counters: dict[str, int],
+) -> Result:
+    stats = sim.client.stats()
+    windows = [peaks.get("*", 0) for token, peaks in stats["max_per_second"].items() if token.startswith("swbench-")]
+    return Result(
+        system, workers, settled, seconds, max(windows) / RATE, utilisation,
+        stats["responses"].get("429", 0), stats["total"], cpu, counters,
+    )  # fmt: skip
+
+
+def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
+    namespace = f"swbench-{uuid.uuid4().hex[:6]}-sw{workers}"
+    aliases = sorted({alias for alias, _ in plan})
+    deployment = Deployment(
+        workdir, namespace, wamm_accounts(sim.url, aliases, f"{RATE}/s"),
+        STATUSWATCH_POLL_FIRST_S=str(POLL["first_s"]), STATUSWATCH_POLL_MAX_S=str(POLL["max_s"]),
+        STATUSWATCH_POLL_JITTER="0", STATUSWATCH_DEFAULT_EXPIRES_S="120",
+    )  # fmt: skip
+    try:
+        pids = [deployment.start_worker(name=f"w{i}").pid for i in range(workers)]
+        deployment.start_beat()
+        cpu0 = sum(cpu_s(p) for p in pids)
+        deployment.send_many(
+            "statuswatch.track", (((), {"provider": "wamm", "account": a, "msg_id": m}) for a, m in plan)
+        )
+        floor_s = len(plan) / (TOKENS * RATE)
+
+        def done() -> int:
+            return sum(n for name, n in deployment.store.stats().items() if name.startswith("finished:"))
+
+        seconds, utilisation = watch(sim, deployment, done, len(plan), floor_s)
+        cpu = sum(cpu_s(p) for p in pids) - cpu0
+        trackers = deployment.store.get_many(f"wamm:{a}:{m}" for a, m in plan)
+        settled = sum(1 for t in trackers if t and t.outcome.value == "settled" and t.state.value == "read")
+        counters = deployment.store.stats()
+        return summarise("statuswatch", workers, sim, seconds, utilisation, settled, cpu, counters)
+    finally:
+        deployment.stop()
+
+
+def run_baseline(workdir: Path, workers: int, plan: dict, sim) -> Result:
+    namespace = f"swbench-{uuid.uuid4().hex[:6]}-base{workers}"
+    done_key = f"{namespace}:done"
+    deployment = Deployment(
+        workdir, namespace, None, BASELINE_RATE_LIMIT=f"{TOKENS * RATE // workers}/s", BASELINE_DONE_KEY=done_key
+    )
+    try:
+        pids = [deployment.start_worker("bench.baseline_app", name=f"w{i}").pid for i in range(workers)]
+        cpu0 = sum(cpu_s(p) for p in pids)
+        deadline = time.time() + 120
+        calls = (((sim.url, wamm_token(a), m, deadline, POLL["first_s"], POLL["max_s"]), {}) for a, m in plan)
+        deployment.send_many("baseline.check", calls, countdown=POLL["first_s"])
+        floor_s = len(plan) / (TOKENS * RATE)
+        seconds, utilisation = watch(sim, deployment, lambda: deployment.redis.hlen(done_key), len(plan), floor_s)
+        cpu = sum(cpu_s(p) for p in pids) - cpu0
+        settled = sum(1 for state in deployment.redis.hvals(done_key) if state == "viewed")
+        return summarise("Celery baseline", workers, sim, seconds, utilisation, settled, cpu, {})
+    finally:
+        deployment.stop()
+
+
+def one(system: str, workdir: Path, workers: int, messages: int) -> Result:
+    plan = lives(messages)
+    with start_process(latency_s=LATENCY_S, rate_limits={"wamm": RATE}, retry_after=False) as sim:
+        sim.client.add_messages(
+            {"provider": "wamm", "credential": wamm_token(a), "msg_id": m, "life": life}
+            for (a, m), life in plan.items()
+        )
+        runner = run_statuswatch if system == "statuswatch" else run_baseline
+        return runner(workdir, workers, plan, sim)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--quick", action="store_true", help="1,000 messages, 2 workers")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.workers = 1000, [2]
+    workdir = Path(tempfile.mkdtemp(prefix="swbench-limits-"))
+    print(f"bench_limits {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC: {args.messages} messages, "
+          f"{TOKENS} tokens x {RATE}/s, {LATENCY_S * 1000:.0f} ms latency, read within {SETTLE_S:.0f} s")  # fmt: skip
+    noop = run_noop(workdir, f"swbench-{uuid.uuid4().hex[:6]}-noop", 5000)
+    noop_cpu_ms = noop.whole.cpu_ms_per_task
+    results = []
+    for workers in args.workers:
+        for system in ("Celery baseline", "statuswatch"):
+            results.append(one(system, workdir, workers, args.messages))
+            print(f"  done: {system}, {workers} workers", flush=True)
+    floor_s = args.messages / (TOKENS * RATE)
+    rows = []
+    for r in results:
+        rows.append([
+            r.system, r.workers, f"{r.settled}/{args.messages}", f"{r.seconds:.1f}", f"{r.seconds / floor_s:.2f}",
+            f"{r.worst_window:.2f}", f"{r.utilisation:.0%}", r.throttled, f"{r.requests / max(r.settled, 1):.2f}",
+            f"{r.cpu_s / max(r.requests, 1) * 1000:.2f}", f"{r.cpu_s / max(r.requests, 1) * 1000 / noop_cpu_ms:.2f}",
+        ])  # fmt: skip
+    show(
+        f"Per-token limits, {args.messages} messages (floor {floor_s:.0f} s = messages / total allowed rate)",
+        ["system", "workers", "settled", "seconds", "x floor", "worst window / limit", "utilisation", "429s",
+         "requests per settled", "CPU ms per request", "x no-op CPU"],
+        rows,
+    )  # fmt: skip
+    note(f"no-op task: {noop_cpu_ms:.2f} ms worker CPU per task (same Celery settings, same run)")
+    for r in results:
+        if r.counters:
+            checks = max(r.counters.get("checks", 0), 1)
+            deferred = sum(n for k, n in r.counters.items() if k.startswith("deferrals:"))
+            note(
+                f"statuswatch, {r.workers} workers: {checks} checks, {deferred / checks:.3f} deferrals per check, "
+                f"{r.counters.get('requeues:rate', 0) / checks:.3f} re-sent per check; counters {r.counters}"
+            )
+    sw = {r.workers: r for r in results if r.system == "statuswatch"}
+    base = {r.workers: r for r in results if r.system != "statuswatch"}
+    targets = []
+    for w in sw:
+        s, b = sw[w], base[w]
+        per_settled = s.requests / max(s.settled, 1), b.requests / max(b.settled, 1)
+        targets += [
+            [f"worst window / limit ({w} workers)", f"{s.worst_window:.2f}", "<= 1.0", verdict(s.worst_window <= 1.0)],
+            [f"time / baseline's ({w})", f"{s.seconds / b.seconds:.2f}", "<= 0.5", verdict(s.seconds <= b.seconds / 2)],
+            [f"time / floor ({w})", f"{s.seconds / floor_s:.2f}", "<= 1.4", verdict(s.seconds <= 1.4 * floor_s)],
+            [f"utilisation ({w} workers)", f"{s.utilisation:.0%}", ">= 90%", verdict(s.utilisation >= 0.9)],
+            [
+                f"requests per settled, vs baseline ({w} workers)",
+                f"{per_settled[0]:.2f} vs {per_settled[1]:.2f}",
+                "<= baseline",
+                verdict(per_settled[0] <= per_settled[1]),
+            ],
+        ]  # fmt: skip
+    show("Targets", ["figure", "measured", "target", "result"], targets)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

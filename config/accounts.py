@@ -1,0 +1,205 @@
+"""The accounts file: one TOML table per account alias, credentials named as the gateway names them.
+
+```toml
+[accounts.shop]                  # WAMM.chat
+provider = "wamm"
+token_env = "SHOP_WAMM_TOKEN"    # or: token = "..."
+rate_limit = "5/s"
+
+[accounts.support]               # GREEN-API
+provider = "greenapi"
+id_instance = "7103000000"
+api_token_instance = "..."
+api_url = "https://7103.api.greenapi.com"
+[accounts.support.method_limits]
+getMessage = "10/s"
+```
+
+Any credential field ``X`` may instead be given as ``X_env = "VARIABLE"``. Secrets are
+kept out of ``repr`` so an account never prints its token by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.errors import ConfigError
+
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute)\s*$")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What an account of one gateway must and may say."""
+
+    #: credential fields the gateway requires, in the gateway's own names
+    required: tuple[str, ...]
+    #: the fields among them that are secret (never logged, never sent to the broker)
+    secrets: tuple[str, ...]
+    #: the field that identifies the credential for rate limiting
+    identity: str
+    url_field: str
+    default_url: str
+
+
+PROVIDERS: Mapping[str, ProviderSpec] = {
+    "wamm": ProviderSpec(("token",), ("token",), "token", "base_url", "https://wamm.chat"),
+    "wbiztool": ProviderSpec(("client_id", "api_key"), ("api_key",), "api_key", "base_url", "https://wbiztool.com"),
+    "greenapi": ProviderSpec(
+        ("id_instance", "api_token_instance"),
+        ("api_token_instance",),
+        "id_instance",
+        "api_url",
+        "https://api.green-api.com",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A request budget: ``count`` requests per ``per_s`` seconds."""
+
+    count: float
+    per_s: float
+
+    def __str__(self) -> str:
+        unit = "s" if self.per_s == 1 else "m"
+        return f"{self.count:g}/{unit}"
+
+
+def parse_rate(text: str, where: str) -> Rate:
+    """Parse ``"20/s"`` or ``"600/m"``.
+
+    Raises:
+        ConfigError: naming ``where`` when the text is not such a rate.
+    """
+    match = RATE_RE.match(text) if isinstance(text, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"{where}: expected a rate like '20/s' or '600/m', got {text!r}")
+    per_s = 1.0 if match.group(2).startswith("s") else 60.0
+    return Rate(float(match.group(1)), per_s)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One gateway account, known to producers by its alias."""
+
+    alias: str
+    provider: str
+    base_url: str
+    credentials: Mapping[str, str] = field(repr=False)
+    rate_limit: Rate | None = None
+    method_limits: Mapping[str, Rate] = field(default_factory=dict)
+
+    @property
+    def credential_key(self) -> str:
+        """A stable, non-secret name of the credential: two aliases of one token share it."""
+        spec = PROVIDERS[self.provider]
+        raw = f"{self.provider}\0{self.credentials[spec.identity]}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def secrets(self) -> list[str]:
+        """The secret values of this account, for redaction."""
+        return [self.credentials[name] for name in PROVIDERS[self.provider].secrets]
+
+
+class Accounts(Mapping[str, Account]):
+    """Accounts by alias."""
+
+    def __init__(self, accounts: Mapping[str, Account]) -> None:
+        self._accounts = dict(accounts)
+
+    def __getitem__(self, alias: str) -> Account:
+        return self._accounts[alias]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._accounts)
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def secrets(self) -> list[str]:
+        """Every secret of every account, for redaction."""
+        return [s for account in self._accounts.values() for s in account.secrets()]
+
+
+def load_accounts(path: Path | str, environ: Mapping[str, str] | None = None) -> Accounts:
+    """Read and validate an accounts file.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or an entry is wrong; the message
+            names the file and the key.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"STATUSWATCH_ACCOUNTS_FILE: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_accounts(data, os.environ if environ is None else environ, str(path))
+
+
+def parse_accounts(data: Mapping[str, object], environ: Mapping[str, str], source: str) -> Accounts:
+    """Validate the parsed TOML of an accounts file (see ``load_accounts``)."""
+    table = data.get("accounts", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: 'accounts' must be a table of [accounts.NAME] tables")
+    return Accounts({alias: _account(alias, entry, environ) for alias, entry in table.items()})
+
+
+def _account(alias: str, entry: object, environ: Mapping[str, str]) -> Account:
+    where = f"accounts.{alias}"
+    if not ALIAS_RE.match(alias):
+        raise ConfigError(f"{where}: an alias is 1-64 letters, digits, '_', '.' or '-'")
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a table")
+    provider = entry.get("provider")
+    spec = PROVIDERS.get(provider) if isinstance(provider, str) else None
+    if spec is None or not isinstance(provider, str):
+        raise ConfigError(f"{where}.provider: must be one of {sorted(PROVIDERS)}, got {provider!r}")
+    known = {"provider", spec.url_field, "rate_limit", "method_limits"}
+    known |= {*spec.required, *(f"{name}_env" for name in spec.required)}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for a {provider} account")
+    credentials = {name: _credential(where, name, entry, environ) for name in spec.required}
+    base_url = entry.get(spec.url_field, spec.default_url)
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.{spec.url_field}: expected an http(s) URL, got {base_url!r}")
+    rate = entry.get("rate_limit")
+    methods = entry.get("method_limits", {})
+    if not isinstance(methods, dict):
+        raise ConfigError(f'{where}.method_limits: must be a table of METHOD = "N/s"')
+    return Account(
+        alias=alias,
+        provider=provider,
+        base_url=base_url.rstrip("/"),
+        credentials=credentials,
+        rate_limit=None if rate is None else parse_rate(rate, f"{where}.rate_limit"),
+        method_limits={name: parse_rate(value, f"{where}.method_limits.{name}") for name, value in methods.items()},
+    )
+
+
+def _credential(where: str, name: str, entry: dict[str, object], environ: Mapping[str, str]) -> str:
+    if name in entry and f"{name}_env" in entry:
+        raise ConfigError(f"{where}: give either {name} or {name}_env, not both")
+    if f"{name}_env" in entry:
+        variable = entry[f"{name}_env"]
+        if not isinstance(variable, str) or variable not in environ:
+            raise ConfigError(f"{where}.{name}_env: environment variable {variable!r} is not set")
+        value: object = environ[variable]
+    elif name in entry:
+        value = entry[name]
+    else:
+        raise ConfigError(f"{where}.{name}: missing (or give {name}_env)")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+        raise ConfigError(f"{where}.{name}: must be a non-empty string or number")
+    return str(value).strip()

@@ -1,0 +1,87 @@
+"""Celery settings chosen for this workload, and the beat schedule, in one place.
+
+- JSON only: producers in other services and Flower read the messages.
+- Results ignored: the store is the record; a result backend would only duplicate it.
+- ``acks_late`` with reject on worker loss: a check lost with its worker is redelivered;
+  the store's lease brings it back even if the broker does not.
+- One queue per kind of work, so a flood of checks never starves ``track`` or ``dispatch``.
+- Thread pool: a check waits on the gateway almost all the time (I/O-bound), threads cost
+  little memory, and the per-token limiter lives in Redis, not in the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue  # type: ignore[attr-defined]
+
+from config.settings import Settings
+
+TRACK_QUEUE = "statuswatch.track"
+DISPATCH_QUEUE = "statuswatch.dispatch"
+CHECK_QUEUE = "statuswatch.check"
+QUEUES = (TRACK_QUEUE, DISPATCH_QUEUE, CHECK_QUEUE)
+
+
+def celery_settings(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration of the statuswatch app."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": broker_transport_options(settings),
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 4,
+        "worker_pool": "threads",
+        "worker_concurrency": 16,
+        # Flower sees tasks from the worker's events; "sent" events would cost every
+        # publish (one per check) an extra message for little.
+        "worker_send_task_events": True,
+        "task_send_sent_event": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_default_queue": CHECK_QUEUE,
+        "task_routes": {
+            "statuswatch.track": {"queue": TRACK_QUEUE, "routing_key": TRACK_QUEUE},
+            "statuswatch.dispatch": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
+            "statuswatch.check": {"queue": CHECK_QUEUE, "routing_key": CHECK_QUEUE},
+            "statuswatch.sync_recent": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
+        },
+        # No task time limits: the thread pool cannot enforce them. A check is bounded
+        # instead by the gateway request timeout and tenacity's bounded retries.
+        "beat_schedule": beat_schedule(settings),
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    """Redis-broker options; other transports ignore them."""
+    options: dict[str, Any] = {"visibility_timeout": settings.broker_visibility_timeout_s}
+    if settings.broker_key_prefix:
+        options["global_keyprefix"] = settings.broker_key_prefix
+    return options
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Periodic work: every entry is idempotent, so two beats by mistake do no harm."""
+    return {
+        "statuswatch.dispatch": {
+            "task": "statuswatch.dispatch",
+            "schedule": settings.dispatch_every_s,
+            # A dispatch that waited longer than this is stale: a newer one is queued.
+            "options": {"expires": settings.dispatch_every_s * 5},
+        },
+        "statuswatch.sync_recent": {
+            "task": "statuswatch.sync_recent",
+            "schedule": settings.sync_every_s,
+            "options": {"expires": settings.sync_every_s},
+        },
+    }

@@ -1,0 +1,191 @@
+"""Settings read from ``STATUSWATCH_*`` environment variables, validated once at start-up.
+
+Every duration is in seconds (``_s``) and may be fractional, so tests can shrink leases,
+deadlines and polling intervals to fractions of a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.accounts import Rate, parse_rate
+from config.errors import ConfigError
+
+PREFIX = "STATUSWATCH_"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often a tracker is checked: ``first_s``, then times ``factor`` up to ``max_s``."""
+
+    first_s: float = 2.0
+    factor: float = 2.0
+    max_s: float = 300.0
+    #: fraction of each interval drawn at random, so trackers tracked together drift apart
+    jitter: float = 0.1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker, the producers and the CLI need to know about their world."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str = DEFAULT_REDIS_URL
+    accounts_file: Path | None = None
+    #: prefix of every Redis key statuswatch writes
+    namespace: str = "statuswatch"
+    #: prefix of every key of a Redis broker (kombu ``global_keyprefix``); "" for none
+    broker_key_prefix: str = ""
+    #: Redis broker: an unacknowledged message is redelivered after this long
+    broker_visibility_timeout_s: float = 3600.0
+    #: tracking deadline when the producer gives none
+    default_expires_s: float = 2 * 24 * 3600.0
+    #: how long a claimed tracker stays claimed before it comes due again by itself
+    lease_s: float = 60.0
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    poll_by_provider: Mapping[str, PollPolicy] = field(default_factory=dict)
+    #: how long settled and timed-out trackers are kept for ``status`` before they expire
+    retention_s: float = 7 * 24 * 3600.0
+    #: how long "message not found" is retried before the tracker settles as failed
+    not_found_grace_s: float = 120.0
+    #: how often beat runs the dispatcher
+    dispatch_every_s: float = 1.0
+    #: how often beat asks each account with a batch method for its recent messages
+    sync_every_s: float = 60.0
+    #: how far back a batch request looks (GREEN-API ``minutes``; WAMM always gives 100)
+    sync_window_s: float = 24 * 3600.0
+    #: how many due trackers one dispatch claims per round trip
+    dispatch_batch: int = 500
+    #: how long one dispatch task keeps claiming before it leaves the rest to the next
+    dispatch_budget_s: float = 0.8
+    #: approximate bound of the events stream (XADD MAXLEN ~)
+    events_maxlen: int = 100_000
+    #: connect and read timeout of one gateway request
+    http_timeout_s: float = 10.0
+    #: backoff of a tracker whose check failed for a transient reason
+    error_backoff_s: float = 5.0
+    #: limit of a credential whose account and gateway name none (WAMM, WBizTool document none)
+    default_rate_limit: Rate = field(default_factory=lambda: Rate(5, 1))
+    #: fleet-wide cool-down after a 429 that gave no Retry-After
+    rate_cooldown_s: float = 2.0
+    #: how long an account is paused after an account-level error (bad token, not authorized)
+    account_pause_s: float = 300.0
+
+    def poll_for(self, provider: str) -> PollPolicy:
+        """The polling policy of one provider (its override or the default)."""
+        return self.poll_by_provider.get(provider, self.poll)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from the environment.
+
+    Raises:
+        ConfigError: a variable is malformed; the message names it.
+    """
+    env = os.environ if environ is None else environ
+    reader = _Reader(env)
+    redis_url = reader.url("REDIS_URL", DEFAULT_REDIS_URL)
+    accounts = reader.text("ACCOUNTS_FILE", "")
+    poll = _poll_policy(reader, "POLL_", PollPolicy())
+    by_provider = {
+        name: _poll_policy(reader, f"{name.upper()}_POLL_", poll) for name in ("wamm", "wbiztool", "greenapi")
+    }
+    namespace = reader.text("NAMESPACE", "statuswatch")
+    if not namespace or any(c.isspace() for c in namespace):
+        raise ConfigError(f"{PREFIX}NAMESPACE: must be a non-empty word, got {namespace!r}")
+    defaults = Settings()
+    return Settings(
+        redis_url=redis_url,
+        broker_url=reader.url("BROKER_URL", redis_url),
+        broker_key_prefix=reader.text("BROKER_KEY_PREFIX", ""),
+        broker_visibility_timeout_s=reader.seconds("BROKER_VISIBILITY_TIMEOUT_S", defaults.broker_visibility_timeout_s),
+        accounts_file=Path(accounts) if accounts else None,
+        namespace=namespace,
+        default_expires_s=reader.seconds("DEFAULT_EXPIRES_S", defaults.default_expires_s),
+        lease_s=reader.seconds("LEASE_S", defaults.lease_s),
+        poll=poll,
+        poll_by_provider={k: v for k, v in by_provider.items() if v != poll},
+        retention_s=reader.seconds("RETENTION_S", defaults.retention_s),
+        not_found_grace_s=reader.seconds("NOT_FOUND_GRACE_S", defaults.not_found_grace_s, zero=True),
+        dispatch_every_s=reader.seconds("DISPATCH_EVERY_S", defaults.dispatch_every_s),
+        sync_every_s=reader.seconds("SYNC_EVERY_S", defaults.sync_every_s),
+        sync_window_s=reader.seconds("SYNC_WINDOW_S", defaults.sync_window_s),
+        dispatch_batch=reader.count("DISPATCH_BATCH", defaults.dispatch_batch),
+        dispatch_budget_s=reader.seconds("DISPATCH_BUDGET_S", defaults.dispatch_budget_s),
+        events_maxlen=reader.count("EVENTS_MAXLEN", defaults.events_maxlen),
+        http_timeout_s=reader.seconds("HTTP_TIMEOUT_S", defaults.http_timeout_s),
+        error_backoff_s=reader.seconds("ERROR_BACKOFF_S", defaults.error_backoff_s),
+        default_rate_limit=parse_rate(
+            reader.text("DEFAULT_RATE_LIMIT", str(defaults.default_rate_limit)), f"{PREFIX}DEFAULT_RATE_LIMIT"
+        ),
+        rate_cooldown_s=reader.seconds("RATE_COOLDOWN_S", defaults.rate_cooldown_s),
+        account_pause_s=reader.seconds("ACCOUNT_PAUSE_S", defaults.account_pause_s),
+    )
+
+
+def _poll_policy(reader: _Reader, infix: str, base: PollPolicy) -> PollPolicy:
+    policy = PollPolicy(
+        first_s=reader.seconds(f"{infix}FIRST_S", base.first_s, zero=True),
+        factor=reader.number(f"{infix}FACTOR", base.factor, minimum=1.0),
+        max_s=reader.seconds(f"{infix}MAX_S", base.max_s),
+        jitter=reader.number(f"{infix}JITTER", base.jitter, minimum=0.0, maximum=1.0),
+    )
+    if policy.max_s < policy.first_s:
+        raise ConfigError(
+            f"{PREFIX}{infix}MAX_S: must be at least {PREFIX}{infix}FIRST_S ({policy.first_s}), got {policy.max_s}"
+        )
+    return policy
+
+
+class _Reader:
+    """Reads one kind of value per call and names the variable in every error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(PREFIX + name, default).strip()
+
+    def url(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if "://" not in value:
+            raise ConfigError(f"{PREFIX}{name}: expected a URL like {default!r}, got {value!r}")
+        return value
+
+    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+        raw = self.env.get(PREFIX + name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}: expected a number, got {raw!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{PREFIX}{name}: expected a finite number, got {raw!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{PREFIX}{name}: must be at least {minimum}, got {raw!r}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{PREFIX}{name}: must be at most {maximum}, got {raw!r}")
+        return value
+
+    def seconds(self, name: str, default: float, zero: bool = False) -> float:
+        value = self.number(name, default, minimum=0.0)
+        if value == 0 and not zero:
+            raise ConfigError(f"{PREFIX}{name}: must be a positive number of seconds, got 0")
+        return value
+
+    def count(self, name: str, default: int) -> int:
+        raw = self.env.get(PREFIX + name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}: expected a whole number, got {raw!r}") from None
+        if value < 1:
+            raise ConfigError(f"{PREFIX}{name}: must be at least 1, got {raw!r}")
+        return value

@@ -1,0 +1,62 @@
+"""The Celery tasks: thin. Each takes primitive, secret-free arguments and calls the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.app import app
+from worker.runtime import get_engine
+
+#: a start closer than this is sent at once: the limiter evens out a few ms, and a Celery
+#: ETA costs the worker more CPU than the check itself
+MIN_COUNTDOWN_S = 0.02
+
+
+@app.task(name="statuswatch.track")
+def track_task(**kwargs: Any) -> dict[str, Any]:
+    """Register a tracker (validated again here; a bad request is recorded, not retried)."""
+    return get_engine().track(kwargs)
+
+
+@app.task(name="statuswatch.dispatch")
+def dispatch_task() -> dict[str, int]:
+    """Claim due trackers and queue one check each (beat runs this every second)."""
+    engine = get_engine()
+    lease_s = engine.settings.lease_s
+
+    def enqueue(checks: list[tuple[str, float]]) -> None:
+        with app.producer_or_acquire() as producer:
+            for tid, start_s in checks:
+                # A countdown under one dispatch interval spaces a credential's checks;
+                # a check older than its lease is pointless: the lease has brought it back.
+                countdown = start_s if start_s >= MIN_COUNTDOWN_S else None
+                check_task.apply_async((tid,), producer=producer, countdown=countdown, expires=lease_s)
+
+    return {"claimed": engine.dispatch(enqueue)}
+
+
+@app.task(name="statuswatch.sync_recent")
+def sync_recent_task(account: str | None = None) -> dict[str, Any]:
+    """Batch sync: without ``account``, fan out one task per account that has a batch method."""
+    engine = get_engine()
+    if account is not None:
+        return engine.sync(account)
+    targets = engine.sync_targets()
+    for alias in targets:
+        sync_recent_task.apply_async(kwargs={"account": alias}, expires=engine.settings.sync_every_s)
+    return {"accounts": targets}
+
+
+@app.task(name="statuswatch.check")
+def check_task(tracker: str, requeued: int = 0) -> dict[str, Any]:
+    """Ask the gateway about one tracker's message and apply the answer."""
+    engine = get_engine()
+    result = engine.check(tracker, requeued)
+    if "requeue_s" in result:  # the limiter said "in a few ms": go again then, never sleep here
+        check_task.apply_async(
+            (tracker,),
+            {"requeued": result["requeued"]},
+            countdown=result["requeue_s"],
+            expires=engine.settings.lease_s,
+        )
+    return result

@@ -1,0 +1,65 @@
+"""Shared fixtures. Every test that touches Redis works under a namespace of its own and
+deletes only the keys of that namespace afterwards; the real Redis is required (no skip)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+import redis
+
+from worker.keys import Keys
+from worker.store import Store
+
+REDIS_URL = os.environ.get("STATUSWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# This test process's own producer (``from tasks import track``) writes under a namespace
+# and a broker key prefix of its own; set before anything imports ``worker.app``.
+SESSION_NS = f"swtest-{uuid.uuid4().hex[:10]}"
+os.environ["STATUSWATCH_REDIS_URL"] = REDIS_URL
+os.environ["STATUSWATCH_BROKER_URL"] = REDIS_URL
+os.environ["STATUSWATCH_NAMESPACE"] = SESSION_NS
+os.environ["STATUSWATCH_BROKER_KEY_PREFIX"] = f"{SESSION_NS}-broker:"
+os.environ.pop("STATUSWATCH_ACCOUNTS_FILE", None)
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    """Delete the keys under ``prefix`` (and only those)."""
+    batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for i in range(0, len(batch), 500):
+        client.delete(*batch[i : i + 500])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_namespace_cleanup() -> Iterator[None]:
+    yield
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    delete_prefix(client, SESSION_NS)
+    client.close()
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"swtest-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def real_redis(namespace: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.ping()
+    yield client
+    delete_prefix(client, namespace)
+    client.close()
+
+
+@pytest.fixture(params=["real", "fake"])
+def store(request: pytest.FixtureRequest, namespace: str) -> Iterator[Store]:
+    """The same store contract against the real Redis and against fakeredis."""
+    if request.param == "real":
+        client = request.getfixturevalue("real_redis")
+    else:
+        client = fakeredis.FakeRedis(decode_responses=True)
+    yield Store(client, Keys(namespace), retention_s=60, events_maxlen=1000)

@@ -1,0 +1,58 @@
+"""Two beat processes by mistake do no harm: every periodic job is idempotent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import WAMM_TOKEN, wamm_accounts
+from tests.integration.harness import Deployment
+from tests.integration.test_end_to_end import assert_transitions_once
+from worker.simulator import SimulatorClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, simulator: SimulatorClient) -> None:
+    ids = [str(6_000_000 + i) for i in range(100)]
+    simulator.add_messages(
+        [
+            {"provider": "wamm", "credential": WAMM_TOKEN, "msg_id": m, "life": [["sent", 0.0], ["viewed", 0.0]]}
+            for m in ids
+        ]
+    )
+    deployment = Deployment(
+        tmp_path,
+        namespace,
+        wamm_accounts(simulator.url),
+        STATUSWATCH_POLL_FIRST_S="0.5",
+        STATUSWATCH_POLL_MAX_S="1",
+        STATUSWATCH_DEFAULT_RATE_LIMIT="100000/s",  # the limiter never binds: no re-sent checks
+    )
+    try:
+        deployment.start_worker()
+        first, second = deployment.start_beat("beat1"), deployment.start_beat("beat2")
+        for m in ids:
+            deployment.track(provider="wamm", account="shop", msg_id=m)
+        deployment.wait_all_finished(100, 60)
+        both_alive = first.poll() is None and second.poll() is None
+        log = deployment.log("w1")
+        events = deployment.events_by_tracker()
+        trackers = deployment.trackers("wamm", "shop", ids)
+        requests_per_message = simulator.requests_by_message()[WAMM_TOKEN]["msg_state"]
+    finally:
+        deployment.stop()
+
+    assert both_alive
+    published = [deployment.log(b).count("Sending due task statuswatch.dispatch") for b in ("beat1", "beat2")]
+    assert min(published) >= 1, f"both beats publish: {published}"
+    # Every message settles at its first check: one check task per tracker ran, and each
+    # asked the gateway once. A due time dispatched by both beats would show as a second task.
+    checks_run = len(re.findall(r"Task statuswatch\.check\[[^\]]+\] succeeded", log))
+    assert checks_run == len(ids)
+    assert set(requests_per_message.values()) == {1}
+    for m in ids:
+        assert (trackers[m].state.value, trackers[m].outcome.value) == ("read", "settled")
+        assert_transitions_once(events[m], "read", "settled")

@@ -1,0 +1,226 @@
+"""The store's contract, run against the real Redis and against fakeredis (with Lua)."""
+
+from __future__ import annotations
+
+import threading
+
+from worker.states import Observation, Outcome, State
+from worker.store import Store
+from worker.tracking import parse_track_request
+
+P, S, D, R = State.PENDING, State.SENT, State.DELIVERED, State.READ
+TID = "wamm:shop:1001"
+
+
+def request(msg_id: str = "1001", **options: object):
+    return parse_track_request({"provider": "wamm", "account": "shop", "msg_id": msg_id, **options}, None, 3600)
+
+
+def observe(store: Store, state: State | None, raw: str, tid: str = TID, **kw: object):
+    options = {"ceiling": R, "next_delay_s": 0.0, **kw}
+    return store.observe(tid, Observation(state, raw), **options)
+
+
+def test_register_is_idempotent(store: Store) -> None:
+    assert store.register(TID, request(), R, 0).status == "created"
+    assert store.register(TID, request(), R, 0).status == "unchanged"
+    assert store.due_count() == 1
+    assert store.active_counts() == {"wamm:shop": 1}
+
+
+def test_concurrent_registration_makes_one_tracker(store: Store) -> None:
+    results: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def register() -> None:
+        barrier.wait()
+        results.append(store.register(TID, request(), R, 0).status)
+
+    threads = [threading.Thread(target=register) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["created"] + ["unchanged"] * 15
+    assert store.active_counts() == {"wamm:shop": 1}
+    observe(store, S, "sent")
+    observe(store, S, "sent")
+    assert [e["state"] for e in store.events()] == ["sent"]
+
+
+def test_retrack_updates_target_and_later_deadline_wins(store: Store) -> None:
+    store.register(TID, request(expires_in=100), R, 0)
+    first = store.get(TID)
+    assert store.register(TID, request(expires_in=10), R, 0).status == "updated"
+    assert store.get(TID).expires_at_ms == first.expires_at_ms  # earlier deadline loses
+    store.register(TID, request(expires_in=1000), R, 0)
+    assert store.get(TID).expires_at_ms >= first.expires_at_ms + 899_000
+    observe(store, D, "delivered")
+    # Lowering the target to a state already reached settles the tracker at once.
+    assert store.register(TID, request(until="delivered", expires_in=1000), R, 0).outcome is Outcome.SETTLED
+    assert store.get(TID).outcome is Outcome.SETTLED
+
+
+def test_retrack_of_a_finished_tracker_is_a_noop(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    observe(store, R, "viewed")
+    result = store.register(TID, request(until="delivered"), R, 0)
+    assert (result.status, result.outcome) == ("finished", Outcome.SETTLED)
+    assert store.get(TID).until is R
+
+
+def test_claim_leases_due_trackers(store: Store) -> None:
+    for i in range(5):
+        store.register(f"wamm:shop:{i}", request(str(i)), R, 0)
+    store.register("wamm:shop:later", request("99"), R, 3600)
+    assert sorted(store.claim_due("wamm:shop", 10, lease_s=60)) == [f"wamm:shop:{i}" for i in range(5)]
+    assert store.claim_due("wamm:shop", 10, lease_s=60) == []  # leased: not due again
+    assert store.due_count() == 6
+
+
+def test_lease_brings_a_lost_check_back(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    assert store.claim_due("wamm:shop", 10, lease_s=0.001) == [TID]
+    # Nobody observed it (its worker died); after the lease it is due again.
+    import time
+
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not (claimed := store.claim_due("wamm:shop", 10, lease_s=60)):
+        time.sleep(0.002)
+    assert claimed == [TID]
+
+
+def test_observe_is_monotonic_and_emits_once_per_change(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    sequence = [
+        (P, "sending"),
+        (S, "sent"),
+        (S, "sent"),
+        (D, "delivered"),
+        (S, "sent"),
+        (None, "no info"),
+        (D, "delivered"),
+    ]
+    states = [observe(store, s, raw).state for s, raw in sequence]
+    assert states == [P, S, S, D, D, D, D]
+    tracker = store.get(TID)
+    assert tracker.state is D and tracker.outcome is Outcome.ACTIVE
+    assert tracker.raw_state == "delivered"
+    assert [(h.state, h.raw_state) for h in tracker.history] == [(S, "sent"), (D, "delivered")]
+    assert [(e["previous"], e["state"]) for e in store.events()] == [("pending", "sent"), ("sent", "delivered")]
+
+
+def test_stale_answer_after_read_never_moves_back(store: Store) -> None:
+    store.register(TID, request(until="read"), R, 0)
+    observe(store, R, "viewed")
+    result = observe(store, D, "delivered")
+    assert result.status == "finished"
+    tracker = store.get(TID)
+    assert (tracker.state, tracker.raw_state, tracker.outcome) == (R, "viewed", Outcome.SETTLED)
+    assert store.due_count() == 0
+    assert store.active_counts() == {}
+
+
+def test_terminal_failure_settles_with_raw_reason(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    result = observe(store, State.FAILED, "noAccount")
+    assert (result.state, result.outcome) == (State.FAILED, Outcome.SETTLED)
+    assert store.get(TID).raw_state == "noAccount"
+
+
+def test_provider_ceiling_settles_at_sent(store: Store) -> None:
+    tid = "wbiztool:billing:5"
+    req = parse_track_request({"provider": "wbiztool", "account": "billing", "msg_id": "5"}, None, 60)
+    store.register(tid, req, S, 0)
+    assert observe(store, P, "0", tid, ceiling=S).outcome is Outcome.ACTIVE
+    assert observe(store, S, "1", tid, ceiling=S).outcome is Outcome.SETTLED
+
+
+def test_deadline_times_out_keeping_last_state(store: Store) -> None:
+    store.register(TID, request(expires_in=0.001), R, 0)
+    import time
+
+    time.sleep(0.01)
+    result = observe(store, S, "sent")
+    assert (result.state, result.outcome) == (S, Outcome.TIMED_OUT)
+    events = store.events()
+    assert [(e["state"], e["outcome"]) for e in events] == [("sent", "timed_out")]
+    assert store.due_count() == 0
+
+
+def test_next_check_never_later_than_the_deadline(store: Store) -> None:
+    store.register(TID, request(expires_in=5), R, 0)
+    observe(store, S, "sent", next_delay_s=3600)
+    score = store.redis.zscore(store.keys.due("wamm:shop"), "1001")
+    assert score <= store.get(TID).expires_at_ms
+
+
+def test_errors_defer_without_changing_state(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    for _ in range(3):
+        result = store.observe(TID, None, ceiling=R, next_delay_s=1, error="wamm: HTTP 502")
+    assert (result.state, result.outcome, result.changed) == (P, Outcome.ACTIVE, False)
+    tracker = store.get(TID)
+    assert tracker.errors == 3 and tracker.fields["error"] == "wamm: HTTP 502"
+    observe(store, S, "sent")
+    assert store.get(TID).errors == 0
+    assert store.events()[-1]["state"] == "sent"
+
+
+def test_not_found_fails_only_after_grace(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    kw = {"ceiling": R, "next_delay_s": 0, "error": "msg not be", "not_found": True}
+    assert store.observe(TID, None, not_found_grace_s=3600, **kw).outcome is Outcome.ACTIVE
+    result = store.observe(TID, None, not_found_grace_s=0, **kw)
+    assert (result.state, result.outcome) == (State.FAILED, Outcome.SETTLED)
+    assert store.get(TID).fields["reason"] == "not_found"
+
+
+def test_finished_tracker_expires_after_retention(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    observe(store, R, "viewed")
+    ttl = store.redis.pttl(store.keys.tracker(TID))
+    assert 0 < ttl <= 60_000
+
+
+def test_unknown_tracker_is_gone(store: Store) -> None:
+    assert observe(store, S, "sent", tid="wamm:shop:404").status == "gone"
+    assert store.get("wamm:shop:404") is None
+
+
+def test_status_json_has_the_contract_fields(store: Store) -> None:
+    store.register(TID, request(meta={"order": 1}), R, 0)
+    observe(store, S, "sent")
+    data = store.get(TID).as_json()
+    for key in ("provider", "account", "msg_id", "state", "raw_state", "outcome", "until", "expires_at", "history"):
+        assert key in data
+    assert data["history"][0]["state"] == "sent" and isinstance(data["history"][0]["at"], float)
+    assert (data["provider"], data["account"], data["msg_id"]) == ("wamm", "shop", "1001")
+
+
+def test_rejections_are_listed(store: Store) -> None:
+    store.reject({"provider": "wamm", "account": "x", "msg_id": "", "secret_field": "zzz"}, "msg_id: must not be empty")
+    [entry] = store.rejected()
+    assert entry["reason"] == "msg_id: must not be empty"
+    assert "zzz" not in entry["request"]
+
+
+def test_history_survives_raw_values_with_separators(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    observe(store, S, "sent|50%;ok")
+    observe(store, D, "delivered")
+    assert [(h.state, h.raw_state) for h in store.get(TID).history] == [(S, "sent|50%;ok"), (D, "delivered")]
+    created = store.get(TID).created_at_ms
+    assert all(created <= h.at_ms <= created + 5000 for h in store.get(TID).history)
+
+
+def test_claims_in_flight_are_capped_until_observed(store: Store) -> None:
+    for i in range(5):
+        store.register(f"wamm:shop:{i}", request(str(i)), R, 0)
+    first = store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2)
+    assert len(first) == 2
+    assert store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2) == []  # both still waiting
+    observe(store, S, "sent", tid=first[0])
+    assert len(store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2)) == 1
+    store.defer(first[1], 60, "rate")
+    assert len(store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2)) == 1

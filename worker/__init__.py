@@ -1,0 +1,1 @@
+"""statuswatch's engine: states, providers, store, limiter. Only ``app`` and ``cli`` know Celery."""

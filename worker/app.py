@@ -1,0 +1,45 @@
+"""The Celery application: ``celery -A worker worker|beat|flower``.
+
+Settings come from ``config`` (validated at import, so a bad variable stops the worker
+with its name); the tasks live in ``tasks/`` and are imported by name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+
+from config import load_settings
+from config.celery import celery_settings
+from worker.redact import install_log_redaction
+from worker.runtime import get_engine
+
+log = logging.getLogger("statuswatch")
+
+app = Celery("statuswatch", include=["tasks.tracking"])
+app.config_from_object(celery_settings(load_settings()))
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _redact_logs(**_: Any) -> None:
+    """Every log record a worker writes passes through the redactor of its accounts' secrets."""
+    install_log_redaction(get_engine().redactor)
+
+
+@signals.worker_ready.connect
+def _check_redis(**_: Any) -> None:
+    """Warn loudly when the store could lose trackers to eviction."""
+    engine = get_engine()
+    try:
+        policy = engine.store.redis.config_get("maxmemory-policy").get("maxmemory-policy", "")
+    except Exception as exc:  # CONFIG may be disabled on managed Redis
+        log.info("could not read Redis maxmemory-policy (%s)", type(exc).__name__)
+        return
+    if policy and policy != "noeviction":
+        log.warning(
+            "Redis maxmemory-policy is %r: trackers can be evicted; statuswatch needs 'noeviction'",
+            policy,
+        )

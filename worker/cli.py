@@ -1,0 +1,230 @@
+"""The ``statuswatch`` command line: the top of the house (it may import everything).
+
+statuswatch track PROVIDER ACCOUNT MSG_ID [--until read] [--expires-in S] [--chat-id C]
+statuswatch status PROVIDER ACCOUNT MSG_ID... [--json]
+statuswatch events [--count N] [--follow] [--json]
+statuswatch rejected [--count N] [--json]
+statuswatch stats [--json]
+statuswatch doctor
+statuswatch demo [--messages N] [--workers N]
+statuswatch simulate [--host H] [--port P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from config import ConfigError, load_settings
+from worker.keys import tracker_id
+from worker.states import TARGETS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"statuswatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="statuswatch", description="Message delivery-status tracker.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("track", help="validate and enqueue one track request")
+    p.add_argument("provider")
+    p.add_argument("account")
+    p.add_argument("msg_id")
+    p.add_argument("--until", choices=[t.value for t in TARGETS], default="read")
+    p.add_argument("--expires-in", type=float, help="tracking deadline, seconds from now")
+    p.add_argument("--chat-id", help="GREEN-API chat id (getMessage needs it)")
+    p.add_argument("--kind", choices=["message", "status_post"])
+    p.add_argument("--callback-url")
+    p.add_argument("--callback-task")
+    p.add_argument("--meta", type=json.loads, help="a small JSON object kept with the tracker")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("status", help="state, outcome and history of tracked messages")
+    p.add_argument("provider")
+    p.add_argument("account")
+    p.add_argument("msg_ids", nargs="+", metavar="MSG_ID")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per id")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("events", help="the stream of state changes")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--follow", action="store_true", help="keep printing new events")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("rejected", help="track requests the worker refused, newest first")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rejected)
+
+    p = sub.add_parser("stats", help="active trackers and the due schedule")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("doctor", help="check settings, accounts, Redis, broker and every account's credentials")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("demo", help="run simulator, worker and beat; track messages; watch them settle")
+    p.add_argument("--messages", type=int, default=2000)
+    p.add_argument("--deadline", type=float, default=30.0, help="tracking deadline of each message, s")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="run the local gateway simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8900)
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def _engine() -> Any:
+    from worker.runtime import Engine
+
+    return Engine.from_settings(load_settings())
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from tasks import track
+
+    options = {
+        "until": args.until, "expires_in": args.expires_in, "chat_id": args.chat_id, "kind": args.kind,
+        "callback_url": args.callback_url, "callback_task": args.callback_task, "meta": args.meta,
+    }  # fmt: skip
+    tid = track(args.provider, args.account, args.msg_id, **{k: v for k, v in options.items() if v is not None})
+    print(json.dumps({"tracker": tid, "enqueued": True}) if args.json else f"enqueued {tid}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    engine = _engine()
+    ids = [tracker_id(args.provider, args.account, str(m).strip()) for m in args.msg_ids]
+    missing = 0
+    for tid, tracker in zip(ids, engine.store.get_many(ids), strict=True):
+        msg_id = tid.split(":", 2)[2]
+        if tracker is None:
+            missing += 1
+            record = {"provider": args.provider, "account": args.account, "msg_id": msg_id, "error": "not tracked"}
+            print(json.dumps(record) if args.json else f"{msg_id}: not tracked (or retention passed)")
+            continue
+        data = tracker.as_json()
+        if args.json:
+            print(json.dumps(data, separators=(",", ":")))
+            continue
+        print(f"{msg_id}: {data['state']} (raw {data['raw_state'] or '-'}), {data['outcome']}, until {data['until']}")
+        for entry in data["history"]:
+            print(f"  {_when(entry['at'])}  {entry['state']:<9} {entry['raw_state']}")
+    return 1 if missing == len(ids) else 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    engine = _engine()
+    redis, stream = engine.store.redis, engine.store.keys.events
+    last = "$"
+    for eid, fields in reversed(redis.xrevrange(stream, count=args.count)):
+        _print_event(eid, fields, args.json)
+        last = eid
+    while args.follow:
+        for _, entries in redis.xread({stream: last}, block=1000, count=100) or []:
+            for eid, fields in entries:
+                _print_event(eid, fields, args.json)
+                last = eid
+    return 0
+
+
+def _print_event(eid: str, fields: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"id": eid, **fields}), flush=True)
+        return
+    at = _when(int(fields["at"]) / 1000)
+    print(f"{at}  {fields['tracker']}  {fields['previous']} -> {fields['state']}  ({fields['outcome']})", flush=True)
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    for entry in _engine().store.rejected(args.count):
+        print(json.dumps(entry) if args.json else f"{entry['id']}  {entry['reason']}  {entry['request']}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    store = _engine().store
+    oldest = store.oldest_due_ms()
+    now_s, now_us = store.redis.time()
+    lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
+    stats = {
+        "active": store.active_counts(),
+        "due": store.due_count(),
+        "dispatch_lag_s": round(lag_s, 3),
+        "counters": store.stats(),
+    }
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    print(f"due trackers: {stats['due']}   dispatch lag: {stats['dispatch_lag_s']} s")
+    for group, count in sorted(stats["active"].items()):
+        print(f"  {group:<40} {count:>8} active")
+    for name, count in sorted(stats["counters"].items()):
+        print(f"  {name:<40} {count:>8}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from worker.doctor import diagnose
+
+    def connect_broker(settings: Any) -> None:
+        from celery import Celery
+
+        from config.celery import celery_settings
+
+        app = Celery("statuswatch-doctor", set_as_current=False)
+        app.config_from_object(celery_settings(settings))
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+
+    failed = False
+    for verdict in diagnose(connect_broker):
+        print(verdict, flush=True)
+        failed |= verdict.level == "FAIL"
+    print("verdict: " + ("NOT READY" if failed else "ready"))
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo
+
+    if args.messages < 1 or args.workers < 1:
+        raise ValueError("--messages and --workers must be at least 1")
+    return run_demo(args.messages, args.deadline, args.workers)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from worker.simulator import serve
+
+    def ready(port: int) -> None:
+        print(f"simulator on http://{args.host}:{port} (Ctrl-C stops it)", flush=True)
+
+    serve(args.host, args.port, ready=ready)
+    return 0
+
+
+def _when(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s)) + f".{int(epoch_s * 1000) % 1000:03d}Z"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Every Redis key statuswatch writes, in one place, under one namespace with a schema version.
+
+Lua scripts receive all of these through ``KEYS``; none is built inside a script.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "v1"
+
+
+class Keys:
+    """Key names under ``{namespace}:v1:``."""
+
+    def __init__(self, namespace: str) -> None:
+        self.prefix = f"{namespace}:{SCHEMA}"
+        #: HASH counters of the whole fleet: checks, deferrals by reason, 429s, pauses
+        self.stats = f"{self.prefix}:stats"
+        #: HASH "provider:account" -> number of active trackers
+        self.active = f"{self.prefix}:active"
+        #: STREAM of state changes (see docs/events.md)
+        self.events = f"{self.prefix}:events"
+        #: STREAM of track requests the worker refused, with the reason
+        self.rejected = f"{self.prefix}:rejected"
+
+    def due(self, group: str) -> str:
+        """ZSET of one account's active trackers (member: the msg_id) -> next check time, epoch ms.
+
+        One schedule per ``provider:account``, so the dispatcher can take from each only
+        what its rate limit allows without a slow account blocking the others.
+        """
+        return f"{self.prefix}:due:{group}"
+
+    def inflight(self, group: str) -> str:
+        """ZSET of one account's claimed, not yet observed trackers (msg_id -> claimed at, ms)."""
+        return f"{self.prefix}:inflight:{group}"
+
+    def tracker(self, tracker_id: str) -> str:
+        """HASH of one tracker (see docs/store.md for its fields)."""
+        return f"{self.prefix}:t:{tracker_id}"
+
+    def rate(self, credential: str, bucket: str) -> str:
+        """STRING: GCRA arrival time (epoch µs) of one credential's bucket (``*`` or a method)."""
+        return f"{self.prefix}:rate:{credential}:{bucket}"
+
+    def cooldown(self, credential: str) -> str:
+        """STRING with a TTL: the credential got a 429; nobody calls it until this expires."""
+        return f"{self.prefix}:cool:{credential}"
+
+    def plan(self, credential: str) -> str:
+        """STRING: end of the check slots the dispatcher has handed out, epoch µs."""
+        return f"{self.prefix}:plan:{credential}"
+
+    def pause(self, credential: str) -> str:
+        """STRING with a TTL: the account failed (bad token...); its trackers wait."""
+        return f"{self.prefix}:pause:{credential}"
+
+    def pattern(self) -> str:
+        """Glob matching every key of this namespace."""
+        return f"{self.prefix}:*"
+
+
+def tracker_id(provider: str, account: str, msg_id: str) -> str:
+    """The id of the tracker of one message: ``provider:account:msg_id``."""
+    return f"{provider}:{account}:{msg_id}"
+
+
+def group_of(tracker_id: str) -> str:
+    """``provider:account`` of a tracker id: the key of its due schedule and active count."""
+    provider, account, _ = split_tracker_id(tracker_id)
+    return f"{provider}:{account}"
+
+
+def split_tracker_id(value: str) -> tuple[str, str, str]:
+    """Inverse of ``tracker_id``.
+
+    Raises:
+        ValueError: the value is not ``provider:account:msg_id``.
+    """
+    provider, sep, rest = value.partition(":")
+    account, sep2, msg_id = rest.partition(":")
+    if not (sep and sep2 and provider and account and msg_id):
+        raise ValueError(f"tracker: expected 'provider:account:msg_id', got {value!r}")
+    return provider, account, msg_id

@@ -1,0 +1,60 @@
+-- Prelude prepended to every tracker script (worker/store.py does the joining).
+-- Mirrors worker/states.py: the progress order and the terminal set
+-- (tests/unit/test_states.py proves the two agree).
+local RANK = {pending = 0, sent = 1, delivered = 2, read = 3}
+local TERMINAL = {failed = true, deleted = true, cancelled = true, expired = true}
+
+local function rank(state)
+  return RANK[state] or 4
+end
+
+-- Monotonic merge: '' (unmapped raw value) keeps the state; terminal states freeze.
+local function merge(current, observed)
+  if observed == '' or TERMINAL[current] then return current end
+  if TERMINAL[observed] then return observed end
+  if rank(observed) > rank(current) then return observed end
+  return current
+end
+
+local function is_settled(state, until_state, ceiling)
+  if TERMINAL[state] then return true end
+  return rank(state) >= math.min(rank(until_state), rank(ceiling))
+end
+
+-- One clock for the whole fleet: the Redis server's, in epoch milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- "provider:account:msg_id" -> "provider:account", the field of the active counter.
+local function group_of(id)
+  return string.match(id, '^([^:]*:[^:]*):')
+end
+
+-- "provider:account:msg_id" -> "msg_id": the member of the account's own due schedule.
+local function member_of(id)
+  return string.match(id, '^[^:]*:[^:]*:(.*)$')
+end
+
+-- One history entry, "state|raw|ms since created"; '|', ';' and '%' in raw are %-escaped.
+local function history_entry(state, raw, since_ms)
+  local escaped = string.gsub(raw, '[%%|;]', function(c) return string.format('%%%02X', string.byte(c)) end)
+  return state .. '|' .. escaped .. '|' .. since_ms
+end
+
+-- Ends a tracker: out of the due schedule, off the active count, counted, kept for retention.
+local function finish(tracker, due, active, stats, id, outcome, now, retention_ms)
+  redis.call('HSET', tracker, 'outcome', outcome, 'finished_at', now)
+  redis.call('HINCRBY', stats, 'finished:' .. outcome, 1)
+  redis.call('ZREM', due, member_of(id))
+  redis.call('HINCRBY', active, group_of(id), -1)
+  redis.call('PEXPIRE', tracker, retention_ms)
+end
+
+local function emit(events, maxlen, id, state, previous, raw, outcome, now)
+  local provider, account, msg_id = string.match(id, '^([^:]*):([^:]*):(.*)$')
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*',
+    'tracker', id, 'provider', provider, 'account', account, 'msg_id', msg_id,
+    'state', state, 'previous', previous, 'raw_state', raw, 'outcome', outcome, 'at', now)
+end

@@ -1,0 +1,39 @@
+-- defer: put a tracker back on its schedule without a check (rate limit, cool-down, pause).
+--
+-- Not an error: the tracker's error count and backoff stay as they are. A tracker whose
+-- deadline has passed ends here as timed_out, so a long pause cannot keep it alive.
+--
+-- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}
+-- KEYS[3] active counts  {ns}:v1:active
+-- KEYS[4] events stream  {ns}:v1:events
+-- KEYS[5] fleet counters {ns}:v1:stats    HASH: "deferrals:<reason>" += 1
+-- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
+-- ARGV[1] tracker id
+-- ARGV[2] delay, ms
+-- ARGV[3] reason ("rate", "cooldown", "paused")
+-- ARGV[4] retention_ms of a finished tracker
+-- ARGV[5] events MAXLEN
+--
+-- Returns {status, outcome}: status "deferred", "gone" or "finished".
+local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, delay, reason = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now = now_ms()
+redis.call('ZREM', KEYS[6], member_of(id))
+local t = redis.call('HMGET', tracker, 'outcome', 'expires_at', 'state', 'raw_state')
+if not t[1] then
+  redis.call('ZREM', due, member_of(id))
+  return {'gone', ''}
+end
+if t[1] ~= 'active' then
+  redis.call('ZREM', due, member_of(id))
+  return {'finished', t[1]}
+end
+redis.call('HINCRBY', stats, 'deferrals:' .. reason, 1)
+if now >= tonumber(t[2]) then
+  finish(tracker, due, active, stats, id, 'timed_out', now, tonumber(ARGV[4]))
+  emit(events, ARGV[5], id, t[3], t[3], t[4], 'timed_out', now)
+  return {'finished', 'timed_out'}
+end
+redis.call('ZADD', due, 'XX', math.min(now + delay, tonumber(t[2])), member_of(id))
+return {'deferred', 'active'}

@@ -1,0 +1,88 @@
+-- observe: apply one check's result to a tracker, atomically.
+--
+-- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET tracker id -> next check, ms
+-- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[4] events stream  {ns}:v1:events   one entry per real change
+-- KEYS[5] fleet counters {ns}:v1:stats    HASH: "checks" += 1, "finished:<outcome>" += 1
+-- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
+-- ARGV[1]  tracker id "provider:account:msg_id"
+-- ARGV[2]  observed canonical state, '' when the raw value has no mapping
+-- ARGV[3]  raw value as the gateway said it
+-- ARGV[4]  "1" when ARGV[2..3] hold an observation, "0" when the check got none (an error)
+-- ARGV[5]  ceiling: the furthest state this provider can report
+-- ARGV[6]  next check delay, ms, if the tracker stays active
+-- ARGV[7]  retention_ms of a finished tracker
+-- ARGV[8]  events MAXLEN
+-- ARGV[9]  error text (already redacted), '' for none
+-- ARGV[10] "1" when the gateway said the message does not exist
+-- ARGV[11] not-found grace, ms since the tracker was created
+-- ARGV[12] per-recipient detail, JSON, '' for none
+--
+-- Returns {status, state, previous, outcome, changed}; status is "ok", or "gone" for a
+-- tracker that no longer exists, or "finished" for one that had already ended.
+local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, observed, raw, has_obs = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
+local ceiling, delay, retention, maxlen = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local err, not_found, grace, detail = ARGV[9], ARGV[10] == '1', tonumber(ARGV[11]), ARGV[12]
+local now = now_ms()
+redis.call('ZREM', KEYS[6], member_of(id))
+
+local t = redis.call('HMGET', tracker, 'state', 'raw_state', 'outcome', 'until', 'expires_at',
+  'created_at', 'history')
+if not t[1] then
+  redis.call('ZREM', due, member_of(id))
+  return {'gone', '', '', '', 0}
+end
+local previous, outcome = t[1], t[3]
+if outcome ~= 'active' then
+  redis.call('ZREM', due, member_of(id))
+  return {'finished', previous, previous, outcome, 0}
+end
+
+local reason = ''
+if not_found and now - tonumber(t[6]) >= grace then
+  observed, raw, has_obs, reason = 'failed', '', true, 'not_found'
+end
+
+local state = previous
+redis.call('HINCRBY', tracker, 'checks', 1)
+redis.call('HINCRBY', stats, 'checks', 1)
+if has_obs then
+  state = merge(previous, observed)
+  -- A stale answer (behind what we know) keeps the raw value that goes with the state.
+  if state ~= previous or observed == '' or observed == previous then
+    redis.call('HSET', tracker, 'raw_state', raw)
+  else
+    raw = t[2]
+  end
+  redis.call('HDEL', tracker, 'errors', 'error')
+  if detail ~= '' then redis.call('HSET', tracker, 'detail', detail) end
+else
+  raw = t[2]
+  redis.call('HINCRBY', tracker, 'errors', 1)
+  redis.call('HSET', tracker, 'error', err)
+end
+
+local changed = state ~= previous
+if changed then
+  local entry = history_entry(state, raw, now - tonumber(t[6]))
+  local history = t[7] and (t[7] .. ';' .. entry) or entry
+  redis.call('HSET', tracker, 'state', state, 'history', history)
+  if reason ~= '' then redis.call('HSET', tracker, 'reason', reason) end
+end
+
+if is_settled(state, t[4], ceiling) then
+  outcome = 'settled'
+elseif now >= tonumber(t[5]) then
+  outcome = 'timed_out'
+end
+if outcome ~= 'active' then
+  finish(tracker, due, active, stats, id, outcome, now, retention)
+else
+  redis.call('ZADD', due, math.min(now + delay, tonumber(t[5])), member_of(id))
+end
+if changed or outcome ~= 'active' then
+  emit(events, maxlen, id, state, previous, raw, outcome, now)
+end
+return {'ok', state, previous, outcome, changed and 1 or 0}

@@ -1,0 +1,54 @@
+-- register: start tracking a message, or update an active tracker; idempotent.
+--
+-- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET tracker id -> next check, ms
+-- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[4] events stream  {ns}:v1:events
+-- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:settled" += 1 when an update settles it
+-- ARGV[1] tracker id "provider:account:msg_id"
+-- ARGV[2] until ("delivered" | "read")
+-- ARGV[3] expires_in_ms
+-- ARGV[4] first check delay, ms
+-- ARGV[5] ceiling: the furthest state this provider can report
+-- ARGV[6] retention_ms of a finished tracker
+-- ARGV[7] events MAXLEN
+-- ARGV[8..] field, value pairs stored only when the tracker is created
+--
+-- Returns {status, outcome}: status is "created", "updated", "unchanged" or "finished"
+-- (a finished tracker is left as it is).
+local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, until_state = ARGV[1], ARGV[2]
+local expires_in, first_delay = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ceiling, retention, maxlen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local now = now_ms()
+
+local current = redis.call('HMGET', tracker, 'outcome', 'until', 'expires_at', 'state', 'raw_state',
+  'expires_in')
+if current[1] then
+  if current[1] ~= 'active' then
+    return {'finished', current[1]}
+  end
+  -- The same request again (a producer's retry) changes nothing; a new target or a new
+  -- expires_in updates the tracker, and the later deadline wins.
+  if current[2] == until_state and tonumber(current[6]) == expires_in then
+    return {'unchanged', 'active'}
+  end
+  local expires_at = math.max(tonumber(current[3]), now + expires_in)
+  redis.call('HSET', tracker, 'until', until_state, 'expires_at', expires_at, 'expires_in', expires_in)
+  if is_settled(current[4], until_state, ceiling) then
+    finish(tracker, due, active, stats, id, 'settled', now, retention)
+    emit(events, maxlen, id, current[4], current[4], current[5], 'settled', now)
+    return {'updated', 'settled'}
+  end
+  return {'updated', 'active'}
+end
+
+redis.call('HSET', tracker, 'state', 'pending', 'raw_state', '', 'outcome', 'active',
+  'until', until_state, 'expires_at', now + expires_in, 'expires_in', expires_in, 'created_at', now,
+  'checks', 0)
+for i = 8, #ARGV, 2 do
+  redis.call('HSET', tracker, ARGV[i], ARGV[i + 1])
+end
+redis.call('ZADD', due, now + first_delay, member_of(id))
+redis.call('HINCRBY', active, group_of(id), 1)
+return {'created', 'active'}

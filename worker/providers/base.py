@@ -1,0 +1,68 @@
+"""The small face every gateway adapter shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from worker.states import Observation, State
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """What a check knows about the message it asks for (no secret in here)."""
+
+    msg_id: str
+    chat_id: str | None = None
+    kind: str = "message"
+
+
+class Provider(Protocol):
+    """One gateway account: asks about one message at a time."""
+
+    #: registry name, e.g. "wamm"
+    name: str
+    #: the furthest state this gateway can ever report
+    ceiling: State
+
+    def method(self, ref: MessageRef) -> str:
+        """The gateway method ``fetch`` calls for ``ref``: its rate-limit bucket."""
+        ...
+
+    def probe(self) -> str:
+        """One cheap call that proves the credentials work; a short description of the account.
+
+        Raises:
+            AccountError: the gateway refused the credentials.
+            TransientError: the gateway could not be asked.
+        """
+        ...
+
+    def fetch(self, ref: MessageRef) -> Observation:
+        """The message's state now.
+
+        Raises:
+            TransientError: try again soon (RateLimited for a 429).
+            AccountError: the account cannot be used now.
+            MessageError: the id is wrong (NotFound: the gateway does not know it).
+        """
+        ...
+
+
+class BatchProvider(Provider, Protocol):
+    """A gateway that can also list its recent outgoing messages in one request."""
+
+    #: the gateway method ``recent`` calls: its rate-limit bucket
+    batch_method: str
+
+    def recent(self, window_s: float) -> list[tuple[str, Observation]]:
+        """(msg_id, observation) of outgoing messages sent in about the last ``window_s``.
+
+        Raises the same errors as ``fetch``; an empty list is not an error.
+        """
+        ...
+
+
+def normalise(raw: str) -> str:
+    """The key under which gateways' spelling variants of one state meet."""
+    return " ".join(raw.split()).lower()

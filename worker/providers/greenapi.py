@@ -1,0 +1,148 @@
+"""GREEN-API: ``getMessage`` for chat messages, ``getStatusStatistic`` for Status posts.
+
+Source: REFERENCE.md §3 and shared/seeds/greenapi-getStatusStatistic.txt. URL
+``{apiUrl}/waInstance{idInstance}/{method}/{apiTokenInstance}``: the token is a path
+segment, never a header or a body field. Errors are HTTP statuses (§3.5); 401 and 403 may
+come with a body that is not JSON: the status alone says what they mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from config import Account
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
+from worker.providers.base import MessageRef, normalise
+from worker.providers.http import Http, Reply
+from worker.states import Observation, State, rank
+
+#: ``statusMessage`` / viewer ``status`` (normalised: lower case) -> canonical state.
+#: An empty status (an open bug, gh green-api/issues#1086) and unknown values stay unmapped.
+STATES: Mapping[str, State] = {
+    "pending": State.PENDING,
+    "sent": State.SENT,
+    "delivered": State.DELIVERED,
+    "read": State.READ,
+    "failed": State.FAILED,  # webhook only: journals never record it (§3.4)
+    "noaccount": State.FAILED,
+    "notingroup": State.FAILED,
+    "yellowcard": State.FAILED,  # never actually sent
+}
+
+#: HTTP status -> error, whatever the body: wrong token, wrong instance, monthly quota (§3.5)
+STATUS_ERRORS: Mapping[int, type[ProviderError]] = {
+    401: AccountError,
+    403: AccountError,
+    466: AccountError,  # do not retry: the quota is monthly
+    404: TransientError,  # wrong verb (we send the right one) or an instance-side bug (issues#926)
+}
+
+#: words of an HTTP 400 ``message`` -> error, checked in order
+BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
+    ("not authorized", AccountError),  # "instance account not authorized": scan the QR again
+    ("expired", AccountError),  # "Instance account is expired…"
+    ("is deleted", AccountError),  # "Instance is deleted"
+    ("starting process", TransientError),  # "instance in starting process try later"
+)
+
+
+#: the widest window of ``lastOutgoingMessages``, minutes (its default: a day)
+MAX_MINUTES = 1440
+
+
+class GreenApi:
+    name = "greenapi"
+    ceiling = State.READ
+
+    def __init__(self, account: Account, http: Http) -> None:
+        self.base = f"{account.base_url}/waInstance{account.credentials['id_instance']}"
+        self._token = quote(account.credentials["api_token_instance"], safe="")
+        self.http = http
+
+    batch_method = "lastOutgoingMessages"
+
+    def method(self, ref: MessageRef) -> str:
+        return "getStatusStatistic" if ref.kind == "status_post" else "getMessage"
+
+    def probe(self) -> str:
+        """``getStateInstance``: the instance's state (REFERENCE §3.4)."""
+        body = self._call("getStateInstance", "GET")
+        state = body.get("stateInstance") if isinstance(body, dict) else None
+        if state != "authorized":
+            raise AccountError(f"greenapi: instance state is {state!r}, not 'authorized'", provider=self.name)
+        return "instance authorized"
+
+    def fetch(self, ref: MessageRef) -> Observation:
+        if ref.kind == "status_post":
+            return self._status_post(ref)
+        if ref.kind != "message":
+            raise MessageError(f"greenapi: no status source for a {ref.kind!r}", provider=self.name)
+        if not ref.chat_id:
+            raise MessageError("greenapi: getMessage needs the chat id of the message", provider=self.name)
+        body = self._call("getMessage", "POST", json={"chatId": ref.chat_id, "idMessage": ref.msg_id})
+        if not isinstance(body, dict):
+            raise TransientError("greenapi: getMessage: answer is not an object", provider=self.name)
+        raw = body.get("statusMessage")  # only outgoing messages have one
+        return observation(raw if isinstance(raw, str) else "")
+
+    def recent(self, window_s: float) -> list[tuple[str, Observation]]:
+        """Chat messages sent in the last ``window_s`` (``lastOutgoingMessages``, at most a day).
+
+        Journals lag up to two minutes and never record ``failed`` (REFERENCE §3.3-3.4).
+        """
+        minutes = max(1, min(MAX_MINUTES, math.ceil(window_s / 60)))
+        body = self._call("lastOutgoingMessages", "GET", params={"minutes": minutes})
+        if not isinstance(body, list):
+            raise TransientError("greenapi: lastOutgoingMessages: answer is not a list", provider=self.name)
+        return [
+            (str(item["idMessage"]), observation(str(item.get("statusMessage") or "")))
+            for item in body
+            if isinstance(item, dict) and item.get("idMessage")
+        ]
+
+    def _status_post(self, ref: MessageRef) -> Observation:
+        body = self._call("getStatusStatistic", "GET", params={"idMessage": ref.msg_id})
+        if not isinstance(body, list) or not all(isinstance(v, dict) for v in body):
+            raise TransientError("greenapi: getStatusStatistic: answer is not a list of viewers", provider=self.name)
+        return post_observation(body)
+
+    def _call(self, method: str, verb: str, **kwargs: Any) -> Any:
+        reply = self.http.request(verb, f"{self.base}/{method}/{self._token}", **kwargs)
+        if reply.status != 200:
+            raise self._error(method, reply)
+        return reply.body
+
+    def _error(self, method: str, reply: Reply) -> ProviderError:
+        text = _message(reply.body)
+        where = f"greenapi: {method}: HTTP {reply.status} {text[:200]!r}"
+        error = STATUS_ERRORS.get(reply.status)
+        if error is None and reply.status == 400:
+            found = [e for words, e in BAD_REQUEST_ERRORS if words in normalise(text)]
+            # unconfirmed: the simulator answers 400 {"message": "message not found"} for an
+            # unknown id; the docs do not show the real answer (REFERENCE §3.5)
+            error = found[0] if found else NotFound if method == "getMessage" else MessageError
+        return (error or TransientError)(where, provider=self.name)
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("invokeStatus") or body)
+    return "" if body is None else str(body)
+
+
+def observation(raw: str) -> Observation:
+    """The observation of one raw GREEN-API status."""
+    return Observation(state=STATES.get(normalise(raw)), raw=raw)
+
+
+def post_observation(viewers: list[dict[str, Any]]) -> Observation:
+    """A Status post is as far as its least advanced viewer; an unmapped status ranks lowest."""
+    if not viewers:
+        return Observation(state=None, raw="")  # nobody yet, or the open bug (issues#929)
+    seen = [observation(str(v.get("status", ""))) for v in viewers]
+    least = min(seen, key=lambda o: -1 if o.state is None else rank(o.state))
+    detail = {str(v.get("participant", "")): o.raw for v, o in zip(viewers, seen, strict=True)}
+    return Observation(state=least.state, raw=least.raw, detail=detail)

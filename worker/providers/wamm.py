@@ -1,0 +1,109 @@
+"""WAMM.chat (api2): ``msg_state`` for one message, ``msg_get_last`` for the newest 100.
+
+Sources: shared/seeds/wamm-msg_state.txt, wamm-msg_get_last.txt and REFERENCE.md §1. The token is a path
+segment (``/api2/msg_state/{token}/?msg_id=N``); errors arrive as strings in ``err``
+inside HTTP 200; ``msg_id`` comes back as a string.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from config import Account
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
+from worker.providers.base import MessageRef, normalise
+from worker.providers.http import Http
+from worker.states import Observation, State
+
+#: raw ``state`` values (normalised: lower case, single spaces) -> canonical state.
+#: ``received`` marks an incoming message and ``no info`` says nothing: both stay unmapped.
+STATES: Mapping[str, State] = {
+    "sending": State.PENDING,
+    "sent": State.SENT,
+    "delivered": State.DELIVERED,
+    "viewed": State.READ,
+    "not sent": State.FAILED,
+    "failed": State.FAILED,
+    "noaccount": State.FAILED,  # documented "noAccount"; "NoAccount" seen in the wild
+    "notingroup": State.FAILED,
+    "deleted": State.DELETED,
+}
+
+#: documented ``err`` strings -> what they mean
+ERRORS: Mapping[str, type[ProviderError]] = {
+    "token fail": AccountError,
+    "acc not authorized": AccountError,
+    "msg_id fail": MessageError,
+    "msg not be": NotFound,
+    "msgs not be": NotFound,
+    "col fail or more 100": MessageError,
+}
+
+
+#: the most ``msg_get_last`` returns in one answer
+MAX_COL = 100
+
+
+class Wamm:
+    name = "wamm"
+    ceiling = State.READ
+
+    def __init__(self, account: Account, http: Http) -> None:
+        self.base = f"{account.base_url}/api2"
+        self._token = quote(account.credentials["token"], safe="")
+        self.http = http
+
+    batch_method = "msg_get_last"
+
+    def method(self, ref: MessageRef) -> str:
+        return "msg_state"
+
+    def probe(self) -> str:
+        # No documented "who am I": ask for message 0; "msg not be" means the token works.
+        with contextlib.suppress(NotFound):
+            self.fetch(MessageRef("0"))
+        return "token accepted"
+
+    def fetch(self, ref: MessageRef) -> Observation:
+        reply = self.http.request("GET", f"{self.base}/msg_state/{self._token}/", params={"msg_id": ref.msg_id})
+        data = self._payload(reply.body, "msg_state")
+        if not isinstance(data, dict) or not isinstance(data.get("state"), str):
+            raise TransientError("wamm: msg_state: answer without msg_data.state", provider=self.name)
+        return observation(data["state"])
+
+    def recent(self, window_s: float) -> list[tuple[str, Observation]]:
+        """The newest 100 outgoing messages (``col`` is at most 100; ``window_s`` cannot widen it)."""
+        reply = self.http.request(
+            "GET", f"{self.base}/msg_get_last/{self._token}/", params={"col": MAX_COL, "from_me": 1}
+        )
+        try:
+            items = self._payload(reply.body, "msg_get_last")
+        except NotFound:  # "msgs not be": nothing sent lately
+            return []
+        if not isinstance(items, list):
+            raise TransientError("wamm: msg_get_last: msg_data is not a list", provider=self.name)
+        return [
+            (str(item["msg_id"]), observation(item["state"]))
+            for item in items
+            if isinstance(item, dict)
+            and str(item.get("from_me")) == "1"
+            and isinstance(item.get("state"), str)
+            and item.get("msg_id") is not None
+        ]
+
+    def _payload(self, body: Any, method: str) -> Any:
+        if not isinstance(body, dict) or "err" not in body:
+            raise TransientError(f"wamm: {method}: answer without 'err'", provider=self.name)
+        err = body["err"]
+        if err == 0 or err == "0":
+            return body.get("msg_data")
+        error = ERRORS.get(normalise(str(err)), TransientError)
+        raise error(f"wamm: {method}: err {str(err)[:200]!r}", provider=self.name)
+
+
+def observation(raw: str) -> Observation:
+    """The observation of one raw WAMM ``state``."""
+    return Observation(state=STATES.get(normalise(raw)), raw=raw)

@@ -1,0 +1,89 @@
+"""WBizTool api/v1: ``message/status/<id>/`` for one message.
+
+Source: shared/seeds/wbiztool-message-status.txt and REFERENCE.md §2. Credentials are body
+fields (``client_id`` int, ``api_key``), sent as JSON like client 1.1.0 does; refusals come
+as ``"status": 0`` inside HTTP 200, and an unknown id is ``status 0`` too, told apart only
+by ``message``. WBizTool never reports more than "sent".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from config import Account
+from worker.errors import AccountError, MessageError, NotFound, TransientError
+from worker.providers.base import MessageRef, normalise
+from worker.providers.http import Http
+from worker.states import Observation, State
+
+#: ``status`` code -> canonical state (seed 002); other codes stay unmapped
+STATES: Mapping[int, State] = {
+    0: State.PENDING,
+    1: State.SENT,
+    2: State.FAILED,
+    3: State.CANCELLED,
+    4: State.EXPIRED,
+}
+
+#: ``message`` of a ``status 0`` answer for an id the account does not know (client 1.1.0)
+UNKNOWN_ID = "unknown message id"
+#: start of ``message`` when the credentials are refused (HTTP 400/403, or 200 "Auth Error 2")
+AUTH_ERROR = "auth error"
+
+
+class WbizTool:
+    name = "wbiztool"
+    ceiling = State.SENT
+
+    def __init__(self, account: Account, http: Http) -> None:
+        self.base = f"{account.base_url}/api/v1"
+        self._client_id = account.credentials["client_id"]
+        self._api_key = account.credentials["api_key"]
+        self.http = http
+
+    def method(self, ref: MessageRef) -> str:
+        return "message_status"
+
+    def probe(self) -> str:
+        """``POST /me/``: the documented credentials check (REFERENCE §2.4)."""
+        reply = self.http.request("POST", f"{self.base}/me/", json=self._auth_fields())
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if reply.status != 200 or body.get("status") != 1:
+            raise AccountError(
+                f"wbiztool: me: HTTP {reply.status} {str(body.get('message', ''))[:200]!r}", provider=self.name
+            )
+        return f"credentials accepted ({str(body.get('name', '')).strip() or 'no name'})"
+
+    def fetch(self, ref: MessageRef) -> Observation:
+        # ids are integers: client 1.1.0 refuses others locally, the server answers an HTML 404
+        if not (ref.msg_id.isascii() and ref.msg_id.isdigit()):
+            raise MessageError("wbiztool: message/status: the message id is not an integer", provider=self.name)
+        reply = self.http.request("POST", f"{self.base}/message/status/{int(ref.msg_id)}/", json=self._auth_fields())
+        body = reply.body if isinstance(reply.body, dict) else {}
+        message = str(body.get("message", ""))
+        if normalise(message).startswith(AUTH_ERROR) or reply.status in (401, 403):
+            raise AccountError(f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}", provider=self.name)
+        if reply.status in (400, 404):
+            raise MessageError(f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}", provider=self.name)
+        code = body.get("status")
+        if reply.status != 200 or not isinstance(code, int) or isinstance(code, bool):
+            raise TransientError(
+                f"wbiztool: message/status: HTTP {reply.status} answer without an integer 'status'", provider=self.name
+            )
+        if code == 0 and normalise(message) == UNKNOWN_ID:
+            raise NotFound("wbiztool: message/status: unknown message id", provider=self.name)
+        return observation(code, body.get("error"))
+
+    def _auth_fields(self) -> dict[str, Any]:
+        try:
+            client_id = int(self._client_id)
+        except ValueError:
+            raise AccountError("wbiztool: client_id is not an integer", provider=self.name) from None
+        return {"client_id": client_id, "api_key": self._api_key}
+
+
+def observation(code: int, error: Any = None) -> Observation:
+    """The observation of one ``status`` code; a non-empty ``error`` (failed only) goes in ``detail``."""
+    detail = {"error": error} if isinstance(error, str) and error else None
+    return Observation(state=STATES.get(code), raw=str(code), detail=detail)

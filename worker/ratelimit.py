@@ -1,0 +1,127 @@
+"""Per-credential rate limits shared by every worker: one Redis round trip per decision.
+
+A credential is the token (WAMM), the api key (WBizTool) or the instance (GREEN-API), so two
+aliases of one credential share one budget. Each request takes one token from every bucket
+that applies to it: the account's ``rate_limit`` ("*") and its method's limit. A denied
+request never waits: the caller defers its tracker by ``retry_after_s``.
+
+Why not the ``limits`` library: its Redis strategies answer allowed/denied per call, but the
+time to wait needs a second call, and none is a strict per-request spacing (GCRA) whose
+sliding one-second windows never exceed the limit. The script is 30 lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from config import Account, Rate
+from worker.keys import Keys
+from worker.store import load_script
+
+#: documented per-method limits (REFERENCE.md §3.6); WAMM and WBizTool document none
+PROVIDER_METHOD_LIMITS: Mapping[str, Mapping[str, Rate]] = {
+    "greenapi": {
+        "getMessage": Rate(10, 1),
+        "lastOutgoingMessages": Rate(1, 1),
+        "getStatusStatistic": Rate(1, 1),
+        "getStateInstance": Rate(1, 1),
+    },
+}
+
+
+#: extra spacing of planned checks over the limiter's interval (absorbs start-time jitter)
+PLAN_SLACK = 0.08
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after_s: float
+    #: "ok", "rate" (bucket empty), "cooldown" (after a 429) or "paused" (account error)
+    reason: str
+    #: Redis time of the grant, epoch µs (0 when denied)
+    granted_at_us: int = 0
+
+
+class Limiter:
+    """Decides, for the whole fleet, whether one more request to a gateway may go now."""
+
+    def __init__(self, redis: Any, keys: Keys, default_rate: Rate, margin: float = 0.02) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.default_rate = default_rate
+        #: requests are spaced this fraction wider than the limit, so network jitter between
+        #: our grant and the gateway's count never pushes a window over the limit
+        self.margin = margin
+        self._acquire = load_script(redis, "acquire")
+        self._plan = load_script(redis, "plan")
+
+    def buckets(self, account: Account, method: str) -> dict[str, Rate]:
+        """Every bucket a request of ``method`` takes from: ``*`` and/or the method's own."""
+        method_rate = account.method_limits.get(method) or PROVIDER_METHOD_LIMITS.get(account.provider, {}).get(method)
+        buckets: dict[str, Rate] = {}
+        if account.rate_limit is not None or method_rate is None:
+            buckets["*"] = account.rate_limit or self.default_rate
+        if method_rate is not None:
+            buckets[method] = method_rate
+        return buckets
+
+    def rate_per_s(self, account: Account, method: str) -> float:
+        """Requests per second of ``method`` the credential may make at most."""
+        return min(rate.count / rate.per_s for rate in self.buckets(account, method).values())
+
+    def spacing_s(self, rate_per_s: float) -> float:
+        """Planned time between two checks at ``rate_per_s``: the limiter's interval and a
+        little slack, so a check that starts a few ms late does not crowd out the next."""
+        return (1 + self.margin) * (1 + PLAN_SLACK) / rate_per_s
+
+    def planned_ahead_s(self, account: Account) -> float:
+        """How far into the future this credential's checks are already planned."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.get(self.keys.plan(account.credential_key))
+            (now_s, now_us), planned = pipe.execute()
+        ahead_us = int(planned or 0) - (int(now_s) * 1_000_000 + int(now_us))
+        return max(0.0, ahead_us / 1e6)
+
+    def plan(self, account: Account, rate_per_s: float, count: int) -> float:
+        """Reserve ``count`` check slots for the credential; the first one's offset from now, s."""
+        spacing_us = math.ceil(self.spacing_s(rate_per_s) * 1e6)
+        offset_us = self._plan([self.keys.plan(account.credential_key)], [spacing_us, count])
+        return int(offset_us) / 1e6
+
+    def acquire(self, account: Account, method: str) -> Decision:
+        """Take one request's worth of every bucket, or say how long to wait."""
+        credential = account.credential_key
+        buckets = self.buckets(account, method)
+        keys = [self.keys.pause(credential), self.keys.cooldown(credential)]
+        keys += [self.keys.rate(credential, name) for name in buckets]
+        intervals = [math.ceil(rate.per_s / rate.count * 1e6 * (1 + self.margin)) for rate in buckets.values()]
+        allowed, retry_after_ms, reason, granted = self._acquire(keys, intervals)
+        return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0))
+
+    def cool_down(self, account: Account, seconds: float) -> None:
+        """After a 429: no request of this credential, from any worker, for ``seconds``."""
+        self.redis.set(self.keys.cooldown(account.credential_key), "429", px=max(1, math.ceil(seconds * 1000)))
+
+    def pause(self, account: Account, seconds: float, reason: str) -> bool:
+        """Pause the credential after an account error; True when this call started the pause."""
+        started = self.redis.set(
+            self.keys.pause(account.credential_key), reason[:300], px=max(1, math.ceil(seconds * 1000)), nx=True
+        )
+        return bool(started)
+
+    def blocked(self, account: Account) -> tuple[float, str] | None:
+        """(seconds, "paused" | "cooldown") until the credential may be used again; None when free."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.pttl(self.keys.pause(account.credential_key))
+            pipe.pttl(self.keys.cooldown(account.credential_key))
+            paused_ms, cooling_ms = pipe.execute()
+        if paused_ms > 0:
+            return paused_ms / 1000, "paused"
+        if cooling_ms > 0:
+            return cooling_ms / 1000, "cooldown"
+        return None

@@ -1,0 +1,372 @@
+"""The engine: track, dispatch, check and sync, as plain functions of settings, Redis and accounts.
+
+Celery tasks (``tasks/``) are thin wrappers around these methods, so the whole path can be
+run and tested without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import wait_random_exponential as wait_jitter
+
+from config import Account, Accounts, Settings, load_accounts, load_settings
+from worker import providers
+from worker.errors import AccountError, MessageError, ProviderError, RateLimited, TransientError
+from worker.keys import Keys, tracker_id
+from worker.ratelimit import Decision, Limiter
+from worker.redact import Redactor
+from worker.schedule import error_backoff_s, next_check_delay_s
+from worker.states import Observation, Outcome
+from worker.store import Store, Tracker
+from worker.tracking import parse_track_request
+
+log = logging.getLogger("statuswatch")
+
+#: attempts at one gateway request for transient errors, and their total time budget
+RETRY_ATTEMPTS = 3
+RETRY_BUDGET_S = 1.0
+#: how many dispatch intervals ahead a credential's checks are planned
+PLAN_HORIZON = 2
+#: a check denied by at most this fraction of its credential's interval is re-sent once with
+#: that countdown (it started a few ms late); longer denials mean a backlog, and re-sending
+#: would only feed it, so those trackers go back on the schedule
+REQUEUE_MAX_INTERVALS = 0.5
+REQUEUE_LIMIT = 1
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client for the store: decoded strings, bounded timeouts, health checks."""
+    client: redis.Redis = redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+    return client
+
+
+class Denied(Exception):
+    """The limiter said not now: the tracker goes back on its schedule, nobody waits."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
+
+
+@dataclass
+class Engine:
+    """One process's view of statuswatch."""
+
+    settings: Settings
+    store: Store
+    limiter: Limiter
+    accounts: Accounts | None
+    redactor: Redactor
+    _providers: dict[str, providers.Provider] = field(default_factory=dict)
+    _unmapped: set[tuple[str, str]] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> Engine:
+        accounts = load_accounts(settings.accounts_file) if settings.accounts_file else None
+        client = client or redis_client(settings.redis_url)
+        keys = Keys(settings.namespace)
+        store = Store(client, keys, retention_s=settings.retention_s, events_maxlen=settings.events_maxlen)
+        limiter = Limiter(client, keys, default_rate=settings.default_rate_limit)
+        return cls(settings, store, limiter, accounts, Redactor(accounts.secrets() if accounts else ()))
+
+    def account(self, alias: str, provider: str) -> Account | None:
+        account = self.accounts.get(alias) if self.accounts else None
+        return account if account is not None and account.provider == provider else None
+
+    # -- track -------------------------------------------------------------------------
+
+    def track(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and register one request; a bad one is recorded as rejected, not raised."""
+        try:
+            if self.accounts is None:
+                raise ValueError("account: this worker has no accounts file (STATUSWATCH_ACCOUNTS_FILE)")
+            request = parse_track_request(kwargs, self.accounts, self.settings.default_expires_s)
+        except ValueError as exc:
+            reason = self.redactor(str(exc))
+            self.store.reject(kwargs, reason)
+            log.warning("track request rejected: %s", reason)
+            return {"accepted": False, "reason": reason}
+        tid = tracker_id(request.provider, request.account, request.msg_id)
+        policy = self.settings.poll_for(request.provider)
+        first_delay = next_check_delay_s(0, policy, random.random())
+        result = self.store.register(tid, request, providers.CEILINGS[request.provider], first_delay)
+        return {"accepted": True, "tracker": tid, "status": result.status, "outcome": result.outcome.value}
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def dispatch(self, enqueue: Callable[[list[tuple[str, float]]], None]) -> int:
+        """Claim due trackers and hand them to ``enqueue`` as (tracker id, start in s); returns how many.
+
+        Limit-aware: for each credential it plans check slots one limiter interval apart, up to
+        ``PLAN_HORIZON`` dispatch intervals ahead, and claims only as many trackers as there
+        are free slots; each check starts at its slot (a countdown of at most a few seconds),
+        so checks meet the limiter already spaced and are rarely denied. The due trackers of a
+        paused or cooling credential are deferred here, in Redis, without a check (and end as
+        timed_out if their deadline passes meanwhile). Stops after ``dispatch_budget_s``.
+        """
+        started, total = time.monotonic(), 0
+        for group in self.store.groups():
+            provider, _, alias = group.partition(":")
+            account = self.account(alias, provider)
+            if account is None:  # not configured here: its checks will say so and back off
+                claimed = self._claim_group(group, None, started)
+                enqueue([(tid, 0.0) for tid in claimed])
+                total += len(claimed)
+                continue
+            blocked = self.limiter.blocked(account)
+            if blocked is not None:
+                self._defer_group(group, *blocked, started)
+                continue
+            rate = self.limiter.rate_per_s(account, self.provider(account).method(providers.MessageRef("0")))
+            spacing = self.limiter.spacing_s(rate)
+            horizon = PLAN_HORIZON * self.settings.dispatch_every_s - self.limiter.planned_ahead_s(account)
+            # At most a horizon's worth of checks waiting to run: when workers fall behind,
+            # the dispatcher stops handing out more instead of feeding a backlog.
+            max_inflight = max(1, math.ceil(PLAN_HORIZON * self.settings.dispatch_every_s / spacing))
+            claimed = self._claim_group(group, max(0, math.floor(horizon / spacing)), started, max_inflight)
+            if claimed:
+                first = self.limiter.plan(account, rate, len(claimed))
+                enqueue([(tid, first + i * spacing) for i, tid in enumerate(claimed)])
+            total += len(claimed)
+        return total
+
+    def _claim_group(
+        self, group: str, budget: int | None, started: float, max_inflight: int | None = None
+    ) -> list[str]:
+        batch, lease = self.settings.dispatch_batch, self.settings.lease_s
+        claimed: list[str] = []
+        while budget is None or len(claimed) < budget:
+            want = batch if budget is None else min(batch, budget - len(claimed))
+            ids = self.store.claim_due(group, want, lease, max_inflight)
+            claimed += ids
+            if len(ids) < want or time.monotonic() - started > self.settings.dispatch_budget_s:
+                break
+        return claimed
+
+    def _defer_group(self, group: str, blocked_s: float, reason: str, started: float) -> None:
+        while True:
+            ids = self.store.claim_due(group, self.settings.dispatch_batch, self.settings.lease_s)
+            for tid in ids:
+                self.store.defer(tid, blocked_s, reason)
+            if len(ids) < self.settings.dispatch_batch or time.monotonic() - started > self.settings.dispatch_budget_s:
+                return
+
+    # -- check -------------------------------------------------------------------------
+
+    def check(self, tid: str, requeued: int = 0) -> dict[str, Any]:
+        """Ask the gateway about one tracker's message and apply the answer.
+
+        A check the limiter turns away by a few milliseconds (it started a little late)
+        answers ``requeue_s``: its task is re-sent once with that countdown. Longer denials
+        defer the tracker on its schedule. Nothing ever sleeps.
+        """
+        tracker = self.store.get(tid)
+        if tracker is None or tracker.outcome is not Outcome.ACTIVE:
+            return {"tracker": tid, "skipped": "gone" if tracker is None else tracker.outcome.value}
+        account = self.account(tracker.account, tracker.provider)
+        if account is None:
+            return self._failed(tracker, f"account {tracker.account!r} is not configured on this worker")
+        provider = self.provider(account)
+        ref = providers.MessageRef(
+            tracker.msg_id, tracker.fields.get("chat_id") or None, tracker.fields.get("kind") or "message"
+        )
+        method = provider.method(ref)
+        try:
+            observation = self._fetch(account, provider, method, lambda: provider.fetch(ref))
+        except Denied as denied:
+            decision = denied.decision
+            log.debug("%s: limiter said %s, retry in %.3f s", tid, decision.reason, decision.retry_after_s)
+            interval_s = self.limiter.spacing_s(self.limiter.rate_per_s(account, method))
+            if (
+                decision.reason == "rate"
+                and decision.retry_after_s <= REQUEUE_MAX_INTERVALS * interval_s
+                and requeued < REQUEUE_LIMIT
+            ):
+                self.store.count("requeues:rate")
+                return {"tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1}
+            return self._deferred(tracker, decision.retry_after_s, decision.reason)
+        except MessageError as exc:
+            return self._failed(tracker, str(exc), not_found=True)
+        except RateLimited as exc:
+            return self._deferred(tracker, self._cool_down(account, exc), "cooldown")
+        except AccountError as exc:
+            return self._deferred(tracker, self._pause(account, exc), "paused")
+        except ProviderError as exc:
+            return self._failed(tracker, str(exc))
+        if observation.state is None:
+            self._log_unmapped(tracker.provider, observation.raw)
+        policy = self.settings.poll_for(tracker.provider)
+        result = self.store.observe(
+            tid,
+            observation,
+            ceiling=provider.ceiling,
+            next_delay_s=next_check_delay_s(tracker.checks + 1, policy, random.random()),
+        )
+        return _summary(tid, result.state, result.outcome, result.changed)
+
+    def provider(self, account: Account) -> providers.Provider:
+        """The adapter of an account, built once per process."""
+        with self._lock:
+            adapter = self._providers.get(account.alias)
+            if adapter is None:
+                http = providers.Http(account.provider, self.redactor, self.settings.http_timeout_s)
+                adapter = self._providers[account.alias] = providers.build(account, http)
+            return adapter
+
+    def _fetch(self, account: Account, provider: providers.Provider, method: str, call: Callable[[], Any]) -> Any:
+        """One gateway call: each attempt takes a limiter token first; transient errors are
+        retried a few times within about a second; a denial is raised, never waited for."""
+
+        def attempt() -> Any:
+            decision = self.limiter.acquire(account, method)
+            if not decision.allowed:
+                raise Denied(decision)
+            return call()
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(RETRY_ATTEMPTS) | stop_after_delay(RETRY_BUDGET_S),
+            wait=wait_jitter(multiplier=0.05, max=0.4),
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _cool_down(self, account: Account, exc: RateLimited) -> float:
+        """A 429: the whole fleet leaves this credential alone for Retry-After (or the default)."""
+        seconds = exc.retry_after_s if exc.retry_after_s else self.settings.rate_cooldown_s
+        self.limiter.cool_down(account, seconds)
+        self.store.count("rate_limited")
+        log.warning("account %s: gateway answered 429; credential cooled down for %.1f s", account.alias, seconds)
+        return seconds
+
+    def _pause(self, account: Account, exc: AccountError) -> float:
+        """An account error: pause the credential for everyone, once, loudly; trackers wait."""
+        seconds = self.settings.account_pause_s
+        if self.limiter.pause(account, seconds, self.redactor(str(exc))):
+            self.store.count("pauses")
+            self.store.count(f"pauses:{account.alias}")
+            log.error("account %s paused for %.0f s: %s (its trackers wait, none fails)", account.alias, seconds, exc)
+        blocked = self.limiter.blocked(account)
+        return blocked[0] if blocked else 0.001
+
+    def _deferred(self, tracker: Tracker, delay_s: float, reason: str) -> dict[str, Any]:
+        outcome = self.store.defer(tracker.id, delay_s, reason)
+        return {"tracker": tracker.id, "deferred_s": round(delay_s, 3), "reason": reason, "outcome": outcome}
+
+    def _failed(self, tracker: Tracker, error: str, not_found: bool = False) -> dict[str, Any]:
+        """A check that got no observation: back off (doubling), keep the redacted error."""
+        settings = self.settings
+        delay = error_backoff_s(
+            tracker.errors + 1, settings.error_backoff_s, settings.poll_for(tracker.provider).max_s, random.random()
+        )
+        result = self.store.observe(
+            tracker.id,
+            None,
+            ceiling=providers.CEILINGS[tracker.provider],
+            next_delay_s=delay,
+            error=self.redactor(error)[:500],
+            not_found=not_found,
+            not_found_grace_s=settings.not_found_grace_s,
+        )
+        summary = _summary(tracker.id, result.state, result.outcome, result.changed)
+        summary["deferred_s"] = round(delay, 3)
+        return summary
+
+    def _log_unmapped(self, provider: str, raw: str) -> None:
+        key = (provider, raw)
+        if key not in self._unmapped:
+            self._unmapped.add(key)
+            log.warning("%s: state %r has no canonical mapping; kept raw, state unchanged", provider, raw)
+
+    # -- batch sync --------------------------------------------------------------------
+
+    def sync_targets(self) -> list[str]:
+        """Aliases of accounts with active trackers whose gateway has a batch method."""
+        targets = []
+        for group in self.store.groups():
+            provider, _, alias = group.partition(":")
+            if provider in providers.BATCH and self.account(alias, provider) is not None:
+                targets.append(alias)
+        return targets
+
+    def sync(self, alias: str) -> dict[str, Any]:
+        """Apply one batch answer (recent outgoing messages) to the account's active trackers.
+
+        The batch request takes from the same limiter budget as single checks.
+        """
+        account = self.accounts.get(alias) if self.accounts else None
+        if account is None or account.provider not in providers.BATCH:
+            return {"account": alias, "skipped": "no such account with a batch method"}
+        batch = cast(providers.BatchProvider, self.provider(account))
+        window_s = self.settings.sync_window_s
+        try:
+            items = self._fetch(account, batch, batch.batch_method, lambda: batch.recent(window_s))
+        except Denied as denied:
+            return {"account": alias, "skipped": denied.decision.reason}
+        except RateLimited as exc:
+            return {"account": alias, "skipped": "cooldown", "cooldown_s": self._cool_down(account, exc)}
+        except AccountError as exc:
+            return {"account": alias, "skipped": "paused", "paused_s": self._pause(account, exc)}
+        except ProviderError as exc:
+            log.warning("account %s: batch sync failed: %s", alias, exc)
+            return {"account": alias, "error": str(exc)}
+        return self._apply_batch(account, batch.ceiling, items)
+
+    def _apply_batch(self, account: Account, ceiling: Any, items: list[tuple[str, Observation]]) -> dict[str, Any]:
+        observed = {tracker_id(account.provider, account.alias, msg_id): obs for msg_id, obs in items}
+        policy = self.settings.poll_for(account.provider)
+        applied = finished = 0
+        for tid, checks in self.store.active_checks(observed).items():
+            result = self.store.observe(
+                tid,
+                observed[tid],
+                ceiling=ceiling,
+                next_delay_s=next_check_delay_s(checks + 1, policy, random.random()),
+            )
+            applied += 1
+            finished += result.outcome is not Outcome.ACTIVE
+        return {"account": account.alias, "seen": len(items), "applied": applied, "finished": finished}
+
+
+def _summary(tid: str, state: Any, outcome: Any, changed: bool) -> dict[str, Any]:
+    return {
+        "tracker": tid,
+        "state": state.value if state else None,
+        "outcome": outcome.value if outcome else None,
+        "changed": changed,
+    }
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    """This process's engine, built on first use from the environment."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine.from_settings(load_settings())
+        return _engine

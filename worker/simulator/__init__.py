@@ -1,0 +1,35 @@
+"""A local simulator of the WAMM.chat, WBizTool and GREEN-API status endpoints, for tests,
+demos and benchmarks: one asyncio HTTP/1.1 server speaking the three gateway APIs as
+REFERENCE.md documents them, plus a JSON control API under `/_sim/`.
+
+    with start_in_thread(latency_s=0.05) as sim:
+        sim.client.add_messages([{"provider": "wamm", "credential": "TOKEN", "msg_id": "1",
+                                  "life": [["sent", 0], ["delivered", 2], ["viewed", 5]]}])
+        requests.get(f"{sim.url}/api2/msg_state/TOKEN/1")
+
+Control API:
+    POST /_sim/messages  {"messages": [...]}  -> {"added": n}
+    POST /_sim/config    merge of settings    -> {"config": {...}}   (GET reads it)
+    GET  /_sim/stats                          -> totals, per credential, max per second, ...
+    POST /_sim/reset     forget messages, accounts, stats and config
+    POST /_sim/clock     {"advance_s": s}     -> {"now": epoch_s}    (move time forward)
+    GET  /_sim/health
+"""
+
+from .app import Simulator
+from .client import SimulatorClient, SimulatorError
+from .model import Clock
+from .process import SimulatorProcess, start_process
+from .server import RunningSimulator, serve, start_in_thread
+
+__all__ = [
+    "Clock",
+    "RunningSimulator",
+    "Simulator",
+    "SimulatorClient",
+    "SimulatorError",
+    "SimulatorProcess",
+    "serve",
+    "start_in_thread",
+    "start_process",
+]

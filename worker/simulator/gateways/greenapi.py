@@ -1,0 +1,162 @@
+"""GREEN-API: `/waInstance{idInstance}/{method}/{apiTokenInstance}` (REFERENCE.md §3).
+
+Served: getMessage (POST), lastOutgoingMessages, getStatusStatistic, getStateInstance (GET).
+Journals never record `failed` (§3.4): such a message keeps its last other state there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+from urllib.parse import unquote
+
+from ..model import PENDING, Account, Message, Registry, reached
+from ..policy import Config
+from ..wire import Request, Response, json_response, text_response
+from .base import NOT_FOUND, Call, is_integer
+
+PREFIX = "waInstance"
+NOT_JOURNALLED = frozenset({"failed"})
+DEFAULT_MINUTES = "1440"
+
+TOO_MANY = text_response(429, "Too Many Requests")
+UNAUTHORIZED = text_response(401, "Unauthorized")
+FORBIDDEN = text_response(403, "Forbidden")
+BAD_DATA = json_response(400, {"message": "bad request data"})
+NOT_AUTHORIZED = json_response(400, {"message": "instance account not authorized"})
+#: unconfirmed: the docs do not show getMessage's answer for an unknown id
+MESSAGE_NOT_FOUND = json_response(400, {"message": "message not found"})
+
+
+def route(request: Request, registry: Registry, config: Config) -> Call | Response:
+    parts = request.path.strip("/").split("/")  # waInstance{id}, method, token
+    if len(parts) != 3:
+        return NOT_FOUND
+    instance, method, token = parts[0][len(PREFIX) :], parts[1], unquote(parts[2])
+    entry = METHODS.get(method)
+    if entry is None or entry[0] != request.method:
+        return NOT_FOUND  # a wrong HTTP verb is a 404 here (§3.5)
+    answer = partial(_answer, entry[1], registry, config, instance, token, method, request)
+    return Call("greenapi", instance, method, answer, _msg_id(request))
+
+
+def _msg_id(request: Request) -> str | None:
+    """The idMessage a call asks about: in the query (statistics) or the JSON body (getMessage)."""
+    if "idMessage" in request.query:
+        return str(request.query["idMessage"])
+    try:
+        body = request.json() if request.body else None
+    except ValueError:
+        return None
+    return str(body["idMessage"]) if isinstance(body, dict) and "idMessage" in body else None
+
+
+def _answer(
+    handler: Callable[..., Response],
+    registry: Registry,
+    config: Config,
+    instance: str,
+    token: str,
+    method: str,
+    request: Request,
+    now: float,
+) -> Response:
+    account = registry.account("greenapi", instance)
+    if account is None:
+        return FORBIDDEN
+    if token != account.secret or instance in config.revoked:
+        return UNAUTHORIZED
+    if instance in config.quota_exceeded:
+        return _quota_exceeded(method)
+    if instance in config.unauthorized:
+        if method == "getStateInstance":  # the state call itself still answers, with the state
+            return json_response(200, {"stateInstance": "notAuthorized"})
+        return NOT_AUTHORIZED
+    return handler(account, request, now)
+
+
+def _quota_exceeded(method: str) -> Response:
+    invoke = {
+        "method": method.lower(),
+        "used": 100,
+        "total": 100,
+        "status": "QUOTE_EXCEEDED",
+        "description": "Monthly quota has been exceeded.",
+    }
+    return json_response(466, {"invokeStatus": invoke})
+
+
+def get_message(account: Account, request: Request, now: float) -> Response:
+    try:
+        data = request.json()
+    except ValueError:
+        return BAD_DATA
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), str) for key in ("chatId", "idMessage")):
+        return BAD_DATA
+    msg = account.messages.get(data["idMessage"])
+    if msg is None or msg.kind != "message" or not msg.visible(now) or msg.chat_id != data["chatId"]:
+        return MESSAGE_NOT_FOUND
+    state, _ = _journal_state(msg, now)
+    return json_response(200, _journal_entry(msg, state, msg.created_s))
+
+
+def last_outgoing_messages(account: Account, request: Request, now: float) -> Response:
+    minutes = request.query.get("minutes", DEFAULT_MINUTES)
+    if not is_integer(minutes):
+        return BAD_DATA
+    since_s = now - int(minutes) * 60
+    entries = []
+    for msg in reversed(account.messages.values()):
+        if msg.created_s < since_s:
+            break  # insertion order is creation order: the rest is older still
+        if msg.kind == "message" and msg.visible(now):
+            state, last_action_s = _journal_state(msg, now)
+            entries.append(_journal_entry(msg, state, last_action_s))
+    return json_response(200, entries)
+
+
+def get_status_statistic(account: Account, request: Request, now: float) -> Response:
+    """Per-viewer states of a Status post; viewers whose life has not started are not listed.
+    Unknown ids answer `[]` like the real method often does (gh green-api/issues#929)."""
+    msg = account.messages.get(request.query.get("idMessage", ""))
+    if msg is None or msg.kind != "status_post" or not msg.visible(now):
+        return json_response(200, [])
+    viewers = []
+    for participant, life in msg.viewers.items():
+        step = reached(life, msg.created_s, now)
+        if step is not None:
+            status, at_s = step
+            viewers.append({"participant": participant, "timestamp": int(at_s), "status": status})
+    return json_response(200, viewers)
+
+
+def get_state_instance(account: Account, request: Request, now: float) -> Response:
+    return json_response(200, {"stateInstance": "authorized"})
+
+
+def _journal_state(msg: Message, now: float) -> tuple[Any, float]:
+    return msg.state(now, PENDING["greenapi"], NOT_JOURNALLED)
+
+
+def _journal_entry(msg: Message, state: Any, timestamp_s: float) -> dict[str, Any]:
+    # getMessage gives the acceptance time; lastOutgoingMessages the time of the last action
+    return {
+        "type": "outgoing",
+        "idMessage": msg.msg_id,
+        "timestamp": int(timestamp_s),
+        "typeMessage": "textMessage",
+        "chatId": msg.chat_id,
+        "textMessage": msg.text,
+        "statusMessage": state,
+        "sendByApi": True,
+    }
+
+
+#: method -> (HTTP verb, handler)
+METHODS: dict[str, tuple[str, Callable[[Account, Request, float], Response]]] = {
+    "getMessage": ("POST", get_message),
+    "lastOutgoingMessages": ("GET", last_outgoing_messages),
+    "getStatusStatistic": ("GET", get_status_statistic),
+    "getStateInstance": ("GET", get_state_instance),
+}

@@ -1,0 +1,183 @@
+"""How the simulated gateways misbehave: latency, faults, rate limits, throttles, account troubles.
+
+`Policy.prepare` validates a `/_sim/config` change without applying it and `Policy.apply` commits
+it, so a bad change leaves everything as it was. Time comes in as `now` (epoch seconds).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .model import PROVIDERS
+
+#: the `/_sim/config` keys that are plain settings (`throttle` and `credentials` have effects)
+FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed")
+DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s")
+CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    latency_s: float = 0.0
+    latency_jitter_s: float = 0.0
+    #: how long a `fault_timeout` request is held before the connection is closed unanswered
+    timeout_hold_s: float = 30.0
+    fault_5xx: float = 0.0
+    fault_timeout: float = 0.0
+    fault_malformed: float = 0.0
+    #: {provider: {bucket: n}, "by_credential": {credential: {bucket: n}}}; bucket "*" = all methods
+    rate_limits: dict[str, Any] = field(default_factory=dict)
+    retry_after: bool = False
+    revoked: frozenset[str] = frozenset()
+    unauthorized: frozenset[str] = frozenset()
+    quota_exceeded: frozenset[str] = frozenset()
+    seed: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in CREDENTIAL_SETS:
+            data[key] = sorted(data[key])
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    config: Config
+    #: credential -> throttled until (epoch s); an entry in the past lifts a throttle
+    throttles: dict[str, float]
+    reseed: bool
+
+
+class Policy:
+    def __init__(self) -> None:
+        self.config = Config()
+        self.rng = random.Random()
+        self.throttled_until: dict[str, float] = {}
+
+    def prepare(self, changes: dict[str, Any], now: float) -> Change:
+        """Validate `changes` (merged over the current config); raise ValueError, apply nothing."""
+        settings: dict[str, Any] = {}
+        throttles: dict[str, float] = {}
+        for key, value in changes.items():
+            if key == "throttle":
+                throttles.update(_throttles(value, now))
+            else:
+                settings[key] = _setting(key, value)
+        return Change(replace(self.config, **settings), throttles, "seed" in settings)
+
+    def apply(self, change: Change) -> None:
+        self.config = change.config
+        if change.reseed:
+            self.rng.seed(change.config.seed)
+        self.throttled_until.update(change.throttles)
+
+    def throttle_left(self, credential: str, now: float) -> float | None:
+        """Seconds left of a throttle on `credential`, or None."""
+        until = self.throttled_until.get(credential)
+        if until is None:
+            return None
+        if now >= until:
+            del self.throttled_until[credential]
+            return None
+        return until - now
+
+    def limits_for(self, provider: str, credential: str) -> dict[str, int]:
+        """Rate-limit buckets of a credential: {"*": n} and/or {method: n}; {} = unlimited."""
+        limits = self.config.rate_limits
+        by_credential: dict[str, dict[str, int]] = limits.get("by_credential", {})
+        buckets: dict[str, int] = by_credential.get(credential, limits.get(provider, {}))
+        return buckets
+
+    def draw_fault(self) -> str | None:
+        """ "timeout", "5xx", "malformed" or None, drawn per request with the seeded RNG."""
+        config, rng = self.config, self.rng
+        if config.fault_timeout and rng.random() < config.fault_timeout:
+            return "timeout"
+        if config.fault_5xx and rng.random() < config.fault_5xx:
+            return "5xx"
+        if config.fault_malformed and rng.random() < config.fault_malformed:
+            return "malformed"
+        return None
+
+    def latency_s(self) -> float:
+        config = self.config
+        if config.latency_jitter_s:
+            return config.latency_s + self.rng.uniform(0.0, config.latency_jitter_s)
+        return config.latency_s
+
+
+def _setting(key: str, value: Any) -> Any:
+    if key in FRACTIONS:
+        number = _number(key, value)
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"{key} must be a fraction between 0 and 1, got {value!r}")
+        return number
+    if key in DURATIONS:
+        return _non_negative(key, value)
+    if key in CREDENTIAL_SETS:
+        if not isinstance(value, list):
+            raise ValueError(f"{key} must be a list of credentials")
+        return frozenset(str(c) for c in value)
+    if key == "rate_limits":
+        return _rate_limits(value)
+    if key == "retry_after":
+        return bool(value)
+    if key == "seed":
+        return None if value is None else int(_number(key, value))
+    raise ValueError(f"unknown config key {key!r}")
+
+
+def _throttles(value: Any, now: float) -> dict[str, float]:
+    """{"credential": X, "for_s": 2.0} (or a list of them) -> {X: until}."""
+    items = value if isinstance(value, list) else [value]
+    throttles = {}
+    for item in items:
+        if not isinstance(item, dict) or "credential" not in item:
+            raise ValueError(f"throttle must be {{'credential': ..., 'for_s': ...}}, got {item!r}")
+        throttles[str(item["credential"])] = now + _non_negative("for_s", item.get("for_s", 0))
+    return throttles
+
+
+def _rate_limits(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("rate_limits must be an object")
+    limits: dict[str, Any] = {}
+    for key, spec in value.items():
+        if key == "by_credential":
+            if not isinstance(spec, dict):
+                raise ValueError("rate_limits.by_credential must be an object")
+            limits[key] = {str(cred): _buckets(s) for cred, s in spec.items()}
+        elif key in PROVIDERS:
+            limits[key] = _buckets(spec)
+        else:
+            raise ValueError(f"rate_limits keys are {PROVIDERS} and 'by_credential', got {key!r}")
+    return limits
+
+
+def _buckets(spec: Any) -> dict[str, int]:
+    """20 -> {"*": 20} (all methods of a credential share 20/s); a dict lists buckets."""
+    if isinstance(spec, dict):
+        return {str(bucket): _per_second(n) for bucket, n in spec.items()}
+    return {"*": _per_second(spec)}
+
+
+def _per_second(value: Any) -> int:
+    number = _non_negative("rate limit", value)
+    if not number.is_integer():
+        raise ValueError(f"a rate limit counts whole requests per second, got {value!r}")
+    return int(number)
+
+
+def _non_negative(key: str, value: Any) -> float:
+    number = _number(key, value)
+    if number < 0:
+        raise ValueError(f"{key} must be >= 0, got {value!r}")
+    return number
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)

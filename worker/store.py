@@ -1,0 +1,287 @@
+"""Tracker records, the due schedule, history and events, in Redis.
+
+Every decision that reads and writes a tracker is one Lua script (``worker/lua/``), so
+any number of workers may check the same tracker at once: transitions are monotonic and
+an event is emitted only for a real change. Scripts take ``now`` from Redis ``TIME``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from worker.keys import Keys, group_of, split_tracker_id
+from worker.states import Observation, Outcome, State
+from worker.tracking import TrackRequest
+
+
+class ScriptRunner(Protocol):
+    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
+
+
+def load_script(redis: Any, name: str) -> ScriptRunner:
+    """Register ``worker/lua/<name>.lua`` (after the shared prelude) with the client."""
+    lua = resources.files("worker") / "lua"
+    prelude = (lua / "_states.lua").read_text(encoding="utf-8")
+    body = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    script: ScriptRunner = redis.register_script(prelude + "\n" + body)
+    return script
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    state: State
+    raw_state: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """One tracker as stored."""
+
+    id: str
+    state: State
+    raw_state: str
+    outcome: Outcome
+    until: State
+    expires_at_ms: int
+    created_at_ms: int
+    checks: int
+    errors: int
+    history: list[HistoryEntry]
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def provider(self) -> str:
+        return split_tracker_id(self.id)[0]
+
+    @property
+    def account(self) -> str:
+        return split_tracker_id(self.id)[1]
+
+    @property
+    def msg_id(self) -> str:
+        return split_tracker_id(self.id)[2]
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``statuswatch status --json`` record: times in epoch seconds."""
+        extra = {k: self.fields[k] for k in ("chat_id", "kind", "reason", "error") if self.fields.get(k)}
+        if self.fields.get("detail"):
+            extra["detail"] = json.loads(self.fields["detail"])
+        return {
+            "provider": self.provider, "account": self.account, "msg_id": self.msg_id,
+            "state": self.state.value, "raw_state": self.raw_state, "outcome": self.outcome.value,
+            "until": self.until.value, "expires_at": self.expires_at_ms / 1000,
+            "created_at": self.created_at_ms / 1000, "checks": self.checks,
+            "history": [
+                {"state": h.state.value, "raw_state": h.raw_state, "at": h.at_ms / 1000}
+                for h in self.history
+            ],
+            **extra,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What ``register`` did: ``created``, ``updated``, ``unchanged`` or ``finished``."""
+
+    status: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What ``observe`` did."""
+
+    status: str  #: "ok", "gone" (no such tracker) or "finished" (already ended)
+    state: State | None
+    previous: State | None
+    outcome: Outcome | None
+    changed: bool
+
+
+class Store:
+    """The tracker store. ``redis`` is a redis-py client with ``decode_responses=True``."""
+
+    def __init__(self, redis: Any, keys: Keys, retention_s: float, events_maxlen: int = 100_000) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.retention_ms = _ms(retention_s)
+        self.events_maxlen = events_maxlen
+        self._register = load_script(redis, "register")
+        self._claim = load_script(redis, "claim")
+        self._observe = load_script(redis, "observe")
+        self._defer = load_script(redis, "defer")
+
+    def _tracker_keys(self, tracker_id: str) -> list[str]:
+        k = self.keys
+        group = group_of(tracker_id)
+        return [k.tracker(tracker_id), k.due(group), k.active, k.events, k.stats, k.inflight(group)]
+
+    def register(self, tracker_id: str, request: TrackRequest, ceiling: State, first_delay_s: float) -> Registered:
+        """Start tracking (idempotent); an active tracker takes the new target and the later deadline."""
+        pairs = [item for kv in request.stored_fields().items() for item in kv]
+        status, outcome = self._register(
+            self._tracker_keys(tracker_id),
+            [
+                tracker_id, request.until.value, _ms(request.expires_in_s), _ms(first_delay_s),
+                ceiling.value, self.retention_ms, self.events_maxlen, *pairs,
+            ],
+        )  # fmt: skip
+        return Registered(status, Outcome(outcome))
+
+    def claim_due(self, group: str, limit: int, lease_s: float, max_inflight: int | None = None) -> list[str]:
+        """Take up to ``limit`` due trackers of one ``provider:account``; each comes due again
+        after ``lease_s`` unless a check observes it first. With ``max_inflight``, no more than
+        that many of the account's claims may wait for their check at once."""
+        cap = -1 if max_inflight is None else max_inflight
+        members = self._claim([self.keys.due(group), self.keys.inflight(group)], [limit, _ms(lease_s), cap])
+        return [f"{group}:{msg_id}" for msg_id in members]
+
+    def defer(self, tracker_id: str, delay_s: float, reason: str) -> str:
+        """Put a tracker back on its schedule, unchecked, ``delay_s`` from now (capped by its
+        deadline; past the deadline it ends as timed_out). Returns its outcome."""
+        _, outcome = self._defer(
+            self._tracker_keys(tracker_id), [tracker_id, _ms(delay_s), reason, self.retention_ms, self.events_maxlen]
+        )
+        return str(outcome)
+
+    def observe(
+        self,
+        tracker_id: str,
+        observation: Observation | None,
+        *,
+        ceiling: State,
+        next_delay_s: float,
+        error: str = "",
+        not_found: bool = False,
+        not_found_grace_s: float = 0.0,
+    ) -> Observed:
+        """Apply one check's result: ``observation`` or, when None, the ``error`` it met."""
+        obs = observation
+        detail = json.dumps(dict(obs.detail), separators=(",", ":")) if obs and obs.detail else ""
+        status, state, previous, outcome, changed = self._observe(
+            self._tracker_keys(tracker_id),
+            [
+                tracker_id, obs.state.value if obs and obs.state else "", obs.raw if obs else "",
+                "1" if obs else "0", ceiling.value, _ms(next_delay_s), self.retention_ms,
+                self.events_maxlen, error, "1" if not_found else "0", _ms(not_found_grace_s), detail,
+            ],
+        )  # fmt: skip
+        return Observed(
+            status=status,
+            state=State(state) if state else None,
+            previous=State(previous) if previous else None,
+            outcome=Outcome(outcome) if outcome else None,
+            changed=bool(changed),
+        )
+
+    def get(self, tracker_id: str) -> Tracker | None:
+        """One tracker, or None when it is unknown or its retention has passed."""
+        return self.get_many([tracker_id])[0]
+
+    def get_many(self, tracker_ids: Iterable[str]) -> list[Tracker | None]:
+        ids = list(tracker_ids)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for tid in ids:
+                pipe.hgetall(self.keys.tracker(tid))
+            rows = pipe.execute()
+        return [_tracker(tid, row) if row else None for tid, row in zip(ids, rows, strict=True)]
+
+    def active_checks(self, tracker_ids: Iterable[str]) -> dict[str, int]:
+        """Of these trackers, the active ones, with their number of checks so far."""
+        ids = list(tracker_ids)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for tid in ids:
+                pipe.hmget(self.keys.tracker(tid), "outcome", "checks")
+            rows = pipe.execute()
+        return {tid: int(checks) for tid, (outcome, checks) in zip(ids, rows, strict=True) if outcome == "active"}
+
+    def groups(self) -> list[str]:
+        """``provider:account`` of every account with active trackers."""
+        return sorted(self.active_counts())
+
+    def due_count(self) -> int:
+        """Trackers on the schedule (every active one is)."""
+        groups = list(self.redis.hkeys(self.keys.active))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.zcard(self.keys.due(group))
+            return sum(int(n) for n in pipe.execute())
+
+    def oldest_due_ms(self) -> float | None:
+        """The earliest next-check time on any schedule, epoch ms (for the dispatch lag)."""
+        groups = self.groups()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.zrange(self.keys.due(group), 0, 0, withscores=True)
+            firsts = [row[0][1] for row in pipe.execute() if row]
+        return min(firsts) if firsts else None
+
+    def stats(self) -> dict[str, int]:
+        """Fleet counters: checks, deferrals by reason, 429s, pauses."""
+        return {k: int(v) for k, v in self.redis.hgetall(self.keys.stats).items()}
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.redis.hincrby(self.keys.stats, name, n)
+
+    def active_counts(self) -> dict[str, int]:
+        """Active trackers by ``provider:account``."""
+        return {k: int(v) for k, v in self.redis.hgetall(self.keys.active).items() if int(v)}
+
+    def events(self, count: int = 100, after: str = "-") -> list[dict[str, str]]:
+        """Oldest-first events after stream id ``after`` (exclusive unless "-")."""
+        start = after if after == "-" else f"({after}"
+        return [{"id": eid, **fields} for eid, fields in self.redis.xrange(self.keys.events, start, "+", count)]
+
+    def reject(self, payload: Mapping[str, Any], reason: str) -> None:
+        """Record a refused track request where an operator can list it."""
+        clean = {k: v for k, v in payload.items() if k in _REJECT_FIELDS}
+        self.redis.xadd(
+            self.keys.rejected,
+            {"reason": reason, "request": json.dumps(clean, default=str)[:4000]},
+            maxlen=10_000,
+            approximate=True,
+        )
+
+    def rejected(self, count: int = 100) -> list[dict[str, str]]:
+        """The newest refused requests, newest first."""
+        return [{"id": eid, **fields} for eid, fields in self.redis.xrevrange(self.keys.rejected, count=count)]
+
+
+_REJECT_FIELDS = {"provider", "account", "msg_id", "until", "expires_in", "chat_id", "kind", "meta"}
+
+
+def _ms(seconds: float) -> int:
+    return max(0, math.ceil(seconds * 1000))
+
+
+def parse_history(text: str, created_at_ms: int) -> list[HistoryEntry]:
+    """``state|raw|ms since created;...`` (raw %-escaped) -> entries with absolute times."""
+    entries = []
+    for item in filter(None, text.split(";")):
+        state, raw, since_ms = item.split("|")
+        entries.append(HistoryEntry(State(state), unquote(raw), created_at_ms + int(since_ms)))
+    return entries
+
+
+def _tracker(tracker_id: str, row: Mapping[str, str]) -> Tracker:
+    history = parse_history(row.get("history", ""), int(row["created_at"]))
+    return Tracker(
+        id=tracker_id,
+        state=State(row["state"]),
+        raw_state=row.get("raw_state", ""),
+        outcome=Outcome(row["outcome"]),
+        until=State(row["until"]),
+        expires_at_ms=int(row["expires_at"]),
+        created_at_ms=int(row["created_at"]),
+        checks=int(row.get("checks", 0)),
+        errors=int(row.get("errors", 0)),
+        history=history,
+        fields=row,
+    )
