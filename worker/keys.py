@@ -39,8 +39,12 @@ class Keys:
         return f"{self.prefix}:t:{tracker_id}"
 
     def rate(self, credential: str, bucket: str) -> str:
-        """STRING: GCRA arrival time (epoch µs) of one credential's bucket (``*`` or a method)."""
+        """STRING: next pacing slot (GCRA arrival time, epoch µs) of one credential's bucket (``*`` or a method)."""
         return f"{self.prefix}:rate:{credential}:{bucket}"
+
+    def grants(self, credential: str, bucket: str) -> str:
+        """LIST: the last K grant times (epoch µs, newest first) of a bucket limited to K per window."""
+        return f"{self.prefix}:grants:{credential}:{bucket}"
 
     def cooldown(self, credential: str) -> str:
         """STRING with a TTL: the credential got a 429; nobody calls it until this expires."""

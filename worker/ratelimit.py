@@ -5,9 +5,14 @@ aliases of one credential share one budget. Each request takes one token from ev
 that applies to it: the account's ``rate_limit`` ("*") and its method's limit. A denied
 request never waits: the caller defers its tracker by ``retry_after_s``.
 
-Why not the ``limits`` library: its Redis strategies answer allowed/denied per call, but the
-time to wait needs a second call, and none is a strict per-request spacing (GCRA) whose
-sliding one-second windows never exceed the limit. The script is 30 lines.
+Each bucket is an exact sliding window (the last K grant times: no window of the limit's
+period, widened by ``margin``, ever holds more than K) paced by GCRA (grants spread one
+interval apart; a grant that comes a little late does not push later ones back, so callers
+that are always a few ms late still get the whole limit). See ``lua/acquire.lua``.
+
+Why not the ``limits`` library: its Redis strategies answer allowed/denied per call and the
+time to wait needs a second call; its moving window is exact but unpaced, so a fleet would
+fire each window's requests in one burst. The script is 50 lines.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ PROVIDER_METHOD_LIMITS: Mapping[str, Mapping[str, Rate]] = {
     },
 }
 
+
+#: how early (a fraction of the pacing interval) a request may come before its slot; the
+#: exact sliding window still holds, so this only absorbs start-time jitter
+EARLY = 0.5
 
 #: extra spacing of planned checks over the limiter's interval (absorbs start-time jitter)
 PLAN_SLACK = 0.08
@@ -96,11 +105,16 @@ class Limiter:
     def acquire(self, account: Account, method: str) -> Decision:
         """Take one request's worth of every bucket, or say how long to wait."""
         credential = account.credential_key
-        buckets = self.buckets(account, method)
         keys = [self.keys.pause(credential), self.keys.cooldown(credential)]
-        keys += [self.keys.rate(credential, name) for name in buckets]
-        intervals = [math.ceil(rate.per_s / rate.count * 1e6 * (1 + self.margin)) for rate in buckets.values()]
-        allowed, retry_after_ms, reason, granted = self._acquire(keys, intervals)
+        args: list[int] = []
+        for name, rate in self.buckets(account, method).items():
+            keys += [self.keys.rate(credential, name), self.keys.grants(credential, name)]
+            # K grants per window; a fractional limit (1.5/s) becomes a shorter window (1 per 0.67 s)
+            count = max(1, math.floor(rate.count))
+            window_us = math.ceil(rate.per_s * count / rate.count * 1e6 * (1 + self.margin))
+            interval_us = math.ceil(window_us / count)
+            args += [count, window_us, interval_us, math.floor(interval_us * EARLY)]
+        allowed, retry_after_ms, reason, granted = self._acquire(keys, args)
         return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0))
 
     def cool_down(self, account: Account, seconds: float) -> None:

@@ -25,8 +25,8 @@ K = 20
 PROCESSES, THREADS, RUN_S = 5, 10, 4.0
 
 
-def hammer(namespace: str, rate: float, until: float, queue: multiprocessing.Queue) -> None:
-    """One process: THREADS threads asking for tokens until ``until`` (wall clock)."""
+def hammer(namespace: str, rate: float, start: float, until: float, queue: multiprocessing.Queue) -> None:
+    """One process: THREADS threads asking for tokens from ``start`` until ``until`` (wall clock)."""
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     limiter = Limiter(client, Keys(namespace), default_rate=Rate(rate, 1))
     account = Account("a", "wamm", "http://x", {"token": "shared-token"})
@@ -34,6 +34,7 @@ def hammer(namespace: str, rate: float, until: float, queue: multiprocessing.Que
     denials = [0]
 
     def run() -> None:
+        time.sleep(max(0.0, start - time.time()))
         while time.time() < until:
             decision = limiter.acquire(account, "msg_state")
             if decision.allowed:
@@ -54,8 +55,8 @@ def test_limit_holds_across_processes_and_is_used() -> None:
     namespace = f"swtest-{uuid.uuid4().hex[:10]}"
     ctx = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue = ctx.Queue()
-    until = time.time() + 2.0 + RUN_S  # spawn takes a moment; all start hammering by then
-    procs = [ctx.Process(target=hammer, args=(namespace, K, until, queue)) for _ in range(PROCESSES)]
+    start = time.time() + 2.0  # spawning and importing takes a moment: all start together
+    procs = [ctx.Process(target=hammer, args=(namespace, K, start, start + RUN_S, queue)) for _ in range(PROCESSES)]
     for p in procs:
         p.start()
     results = [queue.get(timeout=60) for _ in procs]

@@ -1,14 +1,23 @@
 -- acquire: one request's worth of every bucket of a credential, or how long to wait.
 --
--- GCRA with no burst: each bucket keeps its "theoretical arrival time" (TAT, epoch µs);
--- a request is allowed when every bucket's TAT is not in the future, and then each TAT
--- moves one emission interval ahead. So grants of one bucket are at least one interval
--- apart, and any one-second window holds at most (1 s / interval) of them.
+-- Two rules per bucket of limit K per window W (W is the limit's period widened by the
+-- limiter's margin):
 --
--- KEYS[1] pause flag     {ns}:v1:pause:{credential}  set while the account is paused
--- KEYS[2] cool-down flag {ns}:v1:cool:{credential}   set after a 429, for Retry-After
--- KEYS[3..] buckets      {ns}:v1:rate:{credential}:{bucket}   TAT, epoch µs
--- ARGV[i] emission interval of bucket KEYS[i + 2], µs
+--   hard  an exact sliding window: a grant is allowed only if the K-th most recent grant
+--         is at least W old, so every window of length W holds at most K grants, whatever
+--         the callers do.
+--   pace  GCRA on a grid of T = W / K: requests are spread one interval apart instead of
+--         in bursts. A request up to `early` before its slot is let through (the hard rule
+--         still holds), and a request that arrives late does not push the grid back by
+--         its lateness (up to one interval), so a fleet that is a few ms late on every
+--         grant still gets the whole limit instead of losing those ms each time.
+--
+-- KEYS[1] pause flag     {ns}:v1:pause:{credential}   set while the account is paused
+-- KEYS[2] cool-down flag {ns}:v1:cool:{credential}    set after a 429, for Retry-After
+-- then per bucket, two keys:
+--   {ns}:v1:rate:{credential}:{bucket}     STRING  next slot on the grid (TAT), epoch µs
+--   {ns}:v1:grants:{credential}:{bucket}   LIST    the last K grant times, newest first
+-- ARGV, per bucket, four numbers: K, W (µs), T (µs), early (µs)
 --
 -- Returns {allowed (1|0), retry_after_ms, reason ("ok"|"paused"|"cooldown"|"rate"),
 --          grant time (epoch µs, as a string; "" when denied)}.
@@ -19,16 +28,31 @@ if cooling > 0 then return {0, cooling, 'cooldown', ''} end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local wait, next_tat = 0, {}
-for i = 3, #KEYS do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat > now + wait then wait = tat - now end
-  next_tat[i] = math.max(tat, now) + tonumber(ARGV[i - 2])
+local n = (#KEYS - 2) / 2
+local wait, tats = 0, {}
+for b = 1, n do
+  local tat_key, log_key = KEYS[1 + 2 * b], KEYS[2 + 2 * b]
+  local k, window = tonumber(ARGV[4 * b - 3]), tonumber(ARGV[4 * b - 2])
+  local early = tonumber(ARGV[4 * b])
+  local tat = tonumber(redis.call('GET', tat_key) or '0')
+  tats[b] = tat
+  if tat - early - now > wait then wait = tat - early - now end
+  local kth = redis.call('LINDEX', log_key, k - 1)
+  if kth and tonumber(kth) + window - now > wait then wait = tonumber(kth) + window - now end
 end
 if wait > 0 then
   return {0, math.ceil(wait / 1000), 'rate', ''}
 end
-for i = 3, #KEYS do
-  redis.call('SET', KEYS[i], string.format('%d', next_tat[i]), 'PX', math.ceil((next_tat[i] - now) / 1000) + 1000)
+local stamp = string.format('%d', now)
+for b = 1, n do
+  local tat_key, log_key = KEYS[1 + 2 * b], KEYS[2 + 2 * b]
+  local k, window, interval = tonumber(ARGV[4 * b - 3]), tonumber(ARGV[4 * b - 2]), tonumber(ARGV[4 * b - 1])
+  -- on the grid (early, or late by up to one interval): the next slot; after an idle spell: now + T
+  local next_tat = tats[b] + interval
+  if now - tats[b] > interval then next_tat = now + interval end
+  redis.call('SET', tat_key, string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
+  redis.call('LPUSH', log_key, stamp)
+  redis.call('LTRIM', log_key, 0, k - 1)
+  redis.call('PEXPIRE', log_key, math.ceil(window / 1000) + 1000)
 end
-return {1, 0, 'ok', string.format('%d', now)}
+return {1, 0, 'ok', stamp}

@@ -1,0 +1,114 @@
+"""The limiter's two rules, one decision at a time, on the real Redis and on fakeredis.
+
+Time comes from the server (``TIME``), so the tests read it and plant bucket state around it
+rather than sleeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+import redis
+
+from config import Account, Rate
+from worker.keys import Keys
+from worker.ratelimit import EARLY, Limiter
+
+ACCOUNT = Account("shop", "wamm", "http://x", {"token": "tok"}, rate_limit=Rate(20, 1))
+CREDENTIAL = ACCOUNT.credential_key
+MARGIN = 0.02
+WINDOW_US = round(1e6 * (1 + MARGIN))
+INTERVAL_US = WINDOW_US // 20
+
+
+@pytest.fixture(params=["real", "fake"])
+def limiter(request: pytest.FixtureRequest, namespace: str) -> Iterator[Limiter]:
+    if request.param == "real":
+        client = request.getfixturevalue("real_redis")
+    else:
+        client = fakeredis.FakeRedis(decode_responses=True)
+    yield Limiter(client, Keys(namespace), default_rate=Rate(5, 1), margin=MARGIN)
+
+
+def now_us(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def test_the_first_request_is_granted_and_the_next_one_is_paced(limiter: Limiter) -> None:
+    first = limiter.acquire(ACCOUNT, "msg_state")
+    assert first.allowed and first.reason == "ok" and first.granted_at_us > 0
+    second = limiter.acquire(ACCOUNT, "msg_state")
+    assert not second.allowed and second.reason == "rate"
+    # it may come EARLY of an interval before its slot, not sooner
+    expected_s = INTERVAL_US * (1 - EARLY) / 1e6
+    assert expected_s - 0.005 <= second.retry_after_s <= expected_s + 0.001
+
+
+def test_a_window_holding_k_grants_denies_until_the_oldest_leaves_it(limiter: Limiter) -> None:
+    redis_ = limiter.redis
+    now = now_us(redis_)
+    # 20 grants in the last 0.5 s (another worker's, or a burst after idle): the pacing slot
+    # is free, the window is not.
+    grants = [now - 500_000 + i * 1000 for i in range(20)]
+    redis_.rpush(limiter.keys.grants(CREDENTIAL, "*"), *[str(g) for g in reversed(grants)])
+    decision = limiter.acquire(ACCOUNT, "msg_state")
+    assert not decision.allowed and decision.reason == "rate"
+    wait_s = (grants[0] + WINDOW_US - now) / 1e6
+    assert wait_s - 0.01 <= decision.retry_after_s <= wait_s + 0.002
+    # With the oldest of them outside the window, the request goes.
+    redis_.rpush(limiter.keys.grants(CREDENTIAL, "*"), str(now - 2 * WINDOW_US))
+    redis_.ltrim(limiter.keys.grants(CREDENTIAL, "*"), 1, -1)
+    assert limiter.acquire(ACCOUNT, "msg_state").allowed
+    assert redis_.llen(limiter.keys.grants(CREDENTIAL, "*")) == 20
+
+
+def test_a_late_request_does_not_push_the_grid_back(limiter: Limiter) -> None:
+    redis_ = limiter.redis
+    slot = now_us(redis_) - INTERVAL_US // 2  # the slot came half an interval ago
+    redis_.set(limiter.keys.rate(CREDENTIAL, "*"), str(slot))
+    assert limiter.acquire(ACCOUNT, "msg_state").allowed
+    assert int(redis_.get(limiter.keys.rate(CREDENTIAL, "*"))) == slot + INTERVAL_US
+    # After an idle spell the grid restarts at the grant: no catching up on idle time.
+    redis_.set(limiter.keys.rate(CREDENTIAL, "*"), "1")
+    redis_.delete(limiter.keys.grants(CREDENTIAL, "*"))
+    granted = limiter.acquire(ACCOUNT, "msg_state").granted_at_us
+    assert int(redis_.get(limiter.keys.rate(CREDENTIAL, "*"))) == granted + INTERVAL_US
+
+
+def test_a_request_takes_from_the_account_and_the_method_bucket() -> None:
+    account = Account(
+        "sup", "greenapi", "http://x", {"id_instance": "1", "api_token_instance": "t"}, rate_limit=Rate(50, 1)
+    )
+    limiter = Limiter(fakeredis.FakeRedis(decode_responses=True), Keys("t"), default_rate=Rate(5, 1))
+    assert set(limiter.buckets(account, "lastOutgoingMessages")) == {"*", "lastOutgoingMessages"}
+    assert limiter.acquire(account, "lastOutgoingMessages").allowed
+    # the method allows 1/s: denied for about a second, though "*" would allow it in 20 ms
+    denied = limiter.acquire(account, "lastOutgoingMessages")
+    assert not denied.allowed and denied.retry_after_s > 0.4
+    # getMessage (10/s) has a bucket of its own: only "*" (50/s) paces it, for ~10 ms
+    paced = limiter.acquire(account, "getMessage")
+    assert not paced.allowed and paced.retry_after_s <= 0.011
+    time.sleep(paced.retry_after_s)
+    assert limiter.acquire(account, "getMessage").allowed
+
+
+def test_a_fractional_limit_keeps_its_rate_with_a_shorter_window() -> None:
+    account = Account("shop", "wamm", "http://x", {"token": "t2"}, rate_limit=Rate(1.5, 1))
+    limiter = Limiter(fakeredis.FakeRedis(decode_responses=True), Keys("t"), default_rate=Rate(5, 1), margin=0)
+    assert limiter.acquire(account, "msg_state").allowed
+    denied = limiter.acquire(account, "msg_state")
+    assert not denied.allowed and 0.6 <= denied.retry_after_s <= 0.67  # 1 per 1/1.5 s
+
+
+def test_paused_and_cooling_credentials_are_denied_with_the_reason(limiter: Limiter) -> None:
+    limiter.cool_down(ACCOUNT, 0.5)
+    decision = limiter.acquire(ACCOUNT, "msg_state")
+    assert (decision.allowed, decision.reason) == (False, "cooldown") and 0.3 < decision.retry_after_s <= 0.5
+    assert limiter.pause(ACCOUNT, 2, "bad token")
+    assert not limiter.pause(ACCOUNT, 2, "bad token again")  # one pause, not two
+    decision = limiter.acquire(ACCOUNT, "msg_state")
+    assert (decision.allowed, decision.reason) == (False, "paused")
+    assert limiter.blocked(ACCOUNT) == (pytest.approx(decision.retry_after_s, abs=0.05), "paused")
