@@ -6,6 +6,7 @@ statuswatch events [--count N] [--follow] [--json]
 statuswatch rejected [--count N] [--json]
 statuswatch stats [--json]
 statuswatch doctor
+statuswatch metrics [--host H] [--port P] [--once]
 statuswatch demo [--messages N] [--workers N]
 statuswatch simulate [--host H] [--port P]
 """
@@ -85,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline", type=float, default=30.0, help="tracking deadline of each message, s")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("metrics", help="serve the fleet's Prometheus metrics (one process per deployment)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    p.add_argument("--port", type=int, default=9808, help="port of /metrics (default 9808)")
+    p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("simulate", help="run the local gateway simulator")
     p.add_argument("--host", default="127.0.0.1")
@@ -210,6 +217,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.messages < 1 or args.workers < 1:
         raise ValueError("--messages and --workers must be at least 1")
     return run_demo(args.messages, args.deadline, args.workers)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from worker import metrics
+
+    engine = _engine()
+    if args.once:
+        sys.stdout.write(metrics.render(engine))
+        return 0
+    server = metrics.serve(engine, args.host, args.port)
+    print(f"metrics on http://{args.host}:{server.server_port}/metrics (Ctrl-C stops it)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.shutdown()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from worker.redact import Redactor
 from worker.schedule import error_backoff_s, next_check_delay_s
 from worker.states import Observation, Outcome
 from worker.store import Store, Tracker
+from worker.tally import Tally, result_of
 from worker.tracking import parse_track_request
 
 log = logging.getLogger("statuswatch")
@@ -193,8 +194,9 @@ class Engine:
             tracker.msg_id, tracker.fields.get("chat_id") or None, tracker.fields.get("kind") or "message"
         )
         method = provider.method(ref)
+        tally = Tally(account.provider)
         try:
-            observation = self._fetch(account, provider, method, lambda: provider.fetch(ref))
+            observation = self._fetch(account, method, lambda: provider.fetch(ref), tally)
         except Denied as denied:
             decision = denied.decision
             log.debug("%s: limiter said %s, retry in %.3f s", tid, decision.reason, decision.retry_after_s)
@@ -204,17 +206,17 @@ class Engine:
                 and decision.retry_after_s <= REQUEUE_MAX_INTERVALS * interval_s
                 and requeued < REQUEUE_LIMIT
             ):
-                self.store.count("requeues:rate")
+                self.store.add_counts({"requeues:rate": 1, **tally.take()})
                 return {"tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1}
-            return self._deferred(tracker, decision.retry_after_s, decision.reason)
+            return self._deferred(tracker, decision.retry_after_s, decision.reason, tally)
         except MessageError as exc:
-            return self._failed(tracker, str(exc), not_found=True)
+            return self._failed(tracker, str(exc), tally, not_found=True)
         except RateLimited as exc:
-            return self._deferred(tracker, self._cool_down(account, exc), "cooldown")
+            return self._deferred(tracker, self._cool_down(account, exc), "cooldown", tally)
         except AccountError as exc:
-            return self._deferred(tracker, self._pause(account, exc), "paused")
+            return self._deferred(tracker, self._pause(account, exc), "paused", tally)
         except ProviderError as exc:
-            return self._failed(tracker, str(exc))
+            return self._failed(tracker, str(exc), tally)
         if observation.state is None:
             self._log_unmapped(tracker.provider, observation.raw)
         policy = self.settings.poll_for(tracker.provider)
@@ -223,6 +225,7 @@ class Engine:
             observation,
             ceiling=provider.ceiling,
             next_delay_s=next_check_delay_s(tracker.checks + 1, policy, random.random()),
+            counts=tally.take(),
         )
         return _summary(tid, result.state, result.outcome, result.changed)
 
@@ -235,15 +238,23 @@ class Engine:
                 adapter = self._providers[account.alias] = providers.build(account, http)
             return adapter
 
-    def _fetch(self, account: Account, provider: providers.Provider, method: str, call: Callable[[], Any]) -> Any:
+    def _fetch(self, account: Account, method: str, call: Callable[[], Any], tally: Tally) -> Any:
         """One gateway call: each attempt takes a limiter token first; transient errors are
-        retried a few times within about a second; a denial is raised, never waited for."""
+        retried a few times within about a second; a denial is raised, never waited for.
+        Every request made is recorded in ``tally``."""
 
         def attempt() -> Any:
             decision = self.limiter.acquire(account, method)
             if not decision.allowed:
                 raise Denied(decision)
-            return call()
+            started = time.perf_counter()
+            try:
+                answer = call()
+            except ProviderError as exc:
+                tally.record(method, result_of(exc), time.perf_counter() - started)
+                raise
+            tally.record(method, "ok", time.perf_counter() - started)
+            return answer
 
         retrying = Retrying(
             retry=retry_if_exception(_is_retryable),
@@ -271,11 +282,11 @@ class Engine:
         blocked = self.limiter.blocked(account)
         return blocked[0] if blocked else 0.001
 
-    def _deferred(self, tracker: Tracker, delay_s: float, reason: str) -> dict[str, Any]:
-        outcome = self.store.defer(tracker.id, delay_s, reason)
+    def _deferred(self, tracker: Tracker, delay_s: float, reason: str, tally: Tally) -> dict[str, Any]:
+        outcome = self.store.defer(tracker.id, delay_s, reason, counts=tally.take())
         return {"tracker": tracker.id, "deferred_s": round(delay_s, 3), "reason": reason, "outcome": outcome}
 
-    def _failed(self, tracker: Tracker, error: str, not_found: bool = False) -> dict[str, Any]:
+    def _failed(self, tracker: Tracker, error: str, tally: Tally | None = None, not_found: bool = False) -> dict[str, Any]:
         """A check that got no observation: back off (doubling), keep the redacted error."""
         settings = self.settings
         delay = error_backoff_s(
@@ -289,6 +300,7 @@ class Engine:
             error=self.redactor(error)[:500],
             not_found=not_found,
             not_found_grace_s=settings.not_found_grace_s,
+            counts=tally.take() if tally else None,
         )
         summary = _summary(tracker.id, result.state, result.outcome, result.changed)
         summary["deferred_s"] = round(delay, 3)
@@ -321,20 +333,26 @@ class Engine:
             return {"account": alias, "skipped": "no such account with a batch method"}
         batch = cast(providers.BatchProvider, self.provider(account))
         window_s = self.settings.sync_window_s
+        tally = Tally(account.provider)
         try:
-            items = self._fetch(account, batch, batch.batch_method, lambda: batch.recent(window_s))
-        except Denied as denied:
-            return {"account": alias, "skipped": denied.decision.reason}
-        except RateLimited as exc:
-            return {"account": alias, "skipped": "cooldown", "cooldown_s": self._cool_down(account, exc)}
-        except AccountError as exc:
-            return {"account": alias, "skipped": "paused", "paused_s": self._pause(account, exc)}
-        except ProviderError as exc:
-            log.warning("account %s: batch sync failed: %s", alias, exc)
-            return {"account": alias, "error": str(exc)}
-        return self._apply_batch(account, batch.ceiling, items)
+            try:
+                items = self._fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally)
+            except Denied as denied:
+                return {"account": alias, "skipped": denied.decision.reason}
+            except RateLimited as exc:
+                return {"account": alias, "skipped": "cooldown", "cooldown_s": self._cool_down(account, exc)}
+            except AccountError as exc:
+                return {"account": alias, "skipped": "paused", "paused_s": self._pause(account, exc)}
+            except ProviderError as exc:
+                log.warning("account %s: batch sync failed: %s", alias, exc)
+                return {"account": alias, "error": str(exc)}
+            return self._apply_batch(account, batch.ceiling, items, tally)
+        finally:
+            self.store.add_counts(tally.take())  # what no tracker's write took
 
-    def _apply_batch(self, account: Account, ceiling: Any, items: list[tuple[str, Observation]]) -> dict[str, Any]:
+    def _apply_batch(
+        self, account: Account, ceiling: Any, items: list[tuple[str, Observation]], tally: Tally
+    ) -> dict[str, Any]:
         observed = {tracker_id(account.provider, account.alias, msg_id): obs for msg_id, obs in items}
         policy = self.settings.poll_for(account.provider)
         applied = finished = 0
@@ -344,6 +362,7 @@ class Engine:
                 observed[tid],
                 ceiling=ceiling,
                 next_delay_s=next_check_delay_s(checks + 1, policy, random.random()),
+                counts=tally.take(),
             )
             applied += 1
             finished += result.outcome is not Outcome.ACTIVE

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from worker.keys import Keys, group_of, split_tracker_id
 from worker.states import Observation, Outcome, State
+from worker.tally import encode
 from worker.tracking import TrackRequest
 
 
@@ -143,11 +144,13 @@ class Store:
         members = self._claim([self.keys.due(group), self.keys.inflight(group)], [limit, _ms(lease_s), cap])
         return [f"{group}:{msg_id}" for msg_id in members]
 
-    def defer(self, tracker_id: str, delay_s: float, reason: str) -> str:
+    def defer(self, tracker_id: str, delay_s: float, reason: str, counts: Mapping[str, int] | None = None) -> str:
         """Put a tracker back on its schedule, unchecked, ``delay_s`` from now (capped by its
-        deadline; past the deadline it ends as timed_out). Returns its outcome."""
+        deadline; past the deadline it ends as timed_out). Returns its outcome. ``counts``
+        are added to the fleet counters in the same call."""
         _, outcome = self._defer(
-            self._tracker_keys(tracker_id), [tracker_id, _ms(delay_s), reason, self.retention_ms, self.events_maxlen]
+            self._tracker_keys(tracker_id),
+            [tracker_id, _ms(delay_s), reason, self.retention_ms, self.events_maxlen, encode(counts or {})],
         )
         return str(outcome)
 
@@ -161,8 +164,10 @@ class Store:
         error: str = "",
         not_found: bool = False,
         not_found_grace_s: float = 0.0,
+        counts: Mapping[str, int] | None = None,
     ) -> Observed:
-        """Apply one check's result: ``observation`` or, when None, the ``error`` it met."""
+        """Apply one check's result: ``observation`` or, when None, the ``error`` it met;
+        ``counts`` are added to the fleet counters in the same call."""
         obs = observation
         detail = json.dumps(dict(obs.detail), separators=(",", ":")) if obs and obs.detail else ""
         status, state, previous, outcome, changed = self._observe(
@@ -171,6 +176,7 @@ class Store:
                 tracker_id, obs.state.value if obs and obs.state else "", obs.raw if obs else "",
                 "1" if obs else "0", ceiling.value, _ms(next_delay_s), self.retention_ms,
                 self.events_maxlen, error, "1" if not_found else "0", _ms(not_found_grace_s), detail,
+                encode(counts or {}),
             ],
         )  # fmt: skip
         return Observed(
@@ -229,6 +235,15 @@ class Store:
 
     def count(self, name: str, n: int = 1) -> None:
         self.redis.hincrby(self.keys.stats, name, n)
+
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """Add to several fleet counters at once (one round trip; nothing when empty)."""
+        if not counts:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name, n in counts.items():
+                pipe.hincrby(self.keys.stats, name, n)
+            pipe.execute()
 
     def active_counts(self) -> dict[str, int]:
         """Active trackers by ``provider:account``."""

@@ -224,3 +224,39 @@ def test_claims_in_flight_are_capped_until_observed(store: Store) -> None:
     assert len(store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2)) == 1
     store.defer(first[1], 60, "rate")
     assert len(store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2)) == 1
+
+
+def test_active_trackers_are_counted_by_provider_and_state(store: Store) -> None:
+    def gauges() -> dict[str, int]:
+        return {k: v for k, v in store.stats().items() if k.startswith("active:") and v}
+
+    store.register(TID, request(), R, 0)
+    store.register("wamm:shop:1002", request("1002"), R, 0)
+    assert gauges() == {"active:wamm:pending": 2}
+    observe(store, S, "sent")
+    assert gauges() == {"active:wamm:pending": 1, "active:wamm:sent": 1}
+    observe(store, S, "sent")  # no change, no move
+    observe(store, R, "viewed")  # settles: off the gauges
+    assert gauges() == {"active:wamm:pending": 1}
+    store.defer("wamm:shop:1002", 0, "rate")
+    store.redis.hset(store.keys.tracker("wamm:shop:1002"), "expires_at", 0)
+    assert store.defer("wamm:shop:1002", 0, "rate") == "timed_out"
+    assert gauges() == {}
+
+
+def test_counts_ride_along_with_the_write_that_ends_a_check(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    observe(store, S, "sent", counts={"requests:wamm:msg_state:ok": 1, "latency_us:wamm": 52_000})
+    store.defer(TID, 1, "rate", counts={"requests:wamm:msg_state:transient": 2})
+    observe(store, R, "viewed", counts={"requests:wamm:msg_state:ok": 1})
+    # the tracker is finished: its late check is not applied, its requests still count
+    observe(store, R, "viewed", counts={"requests:wamm:msg_state:ok": 1})
+    store.defer(TID, 1, "rate", counts={"requests:wamm:msg_state:throttled": 1})
+    store.add_counts({"requests:wamm:msg_get_last:ok": 3})
+    stats = store.stats()
+    assert stats["requests:wamm:msg_state:ok"] == 3
+    assert stats["requests:wamm:msg_state:transient"] == 2
+    assert stats["requests:wamm:msg_state:throttled"] == 1
+    assert stats["requests:wamm:msg_get_last:ok"] == 3
+    assert stats["latency_us:wamm"] == 52_000
+    assert stats["checks"] == 2

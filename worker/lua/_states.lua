@@ -43,12 +43,26 @@ local function history_entry(state, raw, since_ms)
   return state .. '|' .. escaped .. '|' .. since_ms
 end
 
--- Ends a tracker: out of the due schedule, off the active count, counted, kept for retention.
-local function finish(tracker, due, active, stats, id, outcome, now, retention_ms)
+-- Active trackers by provider and state, for the metrics: stats "active:<provider>:<state>".
+local function count_active(stats, id, state, n)
+  redis.call('HINCRBY', stats, 'active:' .. string.match(id, '^([^:]*):') .. ':' .. state, n)
+end
+
+-- Counters a caller adds with its write: "field\tn" lines (gateway requests, latencies).
+local function add_counts(stats, payload)
+  for field, n in string.gmatch(payload, '([^\t\n]+)\t(%-?%d+)') do
+    redis.call('HINCRBY', stats, field, tonumber(n))
+  end
+end
+
+-- Ends a tracker in `state`: out of the due schedule, off the active counts, counted,
+-- kept for retention.
+local function finish(tracker, due, active, stats, id, state, outcome, now, retention_ms)
   redis.call('HSET', tracker, 'outcome', outcome, 'finished_at', now)
   redis.call('HINCRBY', stats, 'finished:' .. outcome, 1)
   redis.call('ZREM', due, member_of(id))
   redis.call('HINCRBY', active, group_of(id), -1)
+  count_active(stats, id, state, -1)
   redis.call('PEXPIRE', tracker, retention_ms)
 end
 

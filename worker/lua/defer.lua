@@ -14,12 +14,14 @@
 -- ARGV[3] reason ("rate", "cooldown", "paused")
 -- ARGV[4] retention_ms of a finished tracker
 -- ARGV[5] events MAXLEN
+-- ARGV[6] counters to add to stats with this write, "field\tn" lines ('' for none)
 --
 -- Returns {status, outcome}: status "deferred", "gone" or "finished".
 local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, delay, reason = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
+add_counts(stats, ARGV[6])
 local t = redis.call('HMGET', tracker, 'outcome', 'expires_at', 'state', 'raw_state')
 if not t[1] then
   redis.call('ZREM', due, member_of(id))
@@ -31,7 +33,7 @@ if t[1] ~= 'active' then
 end
 redis.call('HINCRBY', stats, 'deferrals:' .. reason, 1)
 if now >= tonumber(t[2]) then
-  finish(tracker, due, active, stats, id, 'timed_out', now, tonumber(ARGV[4]))
+  finish(tracker, due, active, stats, id, t[3], 'timed_out', now, tonumber(ARGV[4]))
   emit(events, ARGV[5], id, t[3], t[3], t[4], 'timed_out', now)
   return {'finished', 'timed_out'}
 end

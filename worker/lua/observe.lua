@@ -18,6 +18,7 @@
 -- ARGV[10] "1" when the gateway said the message does not exist
 -- ARGV[11] not-found grace, ms since the tracker was created
 -- ARGV[12] per-recipient detail, JSON, '' for none
+-- ARGV[13] counters to add to stats with this write, "field\tn" lines ('' for none)
 --
 -- Returns {status, state, previous, outcome, changed}; status is "ok", or "gone" for a
 -- tracker that no longer exists, or "finished" for one that had already ended.
@@ -27,6 +28,7 @@ local ceiling, delay, retention, maxlen = ARGV[5], tonumber(ARGV[6]), tonumber(A
 local err, not_found, grace, detail = ARGV[9], ARGV[10] == '1', tonumber(ARGV[11]), ARGV[12]
 local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
+add_counts(stats, ARGV[13])
 
 local t = redis.call('HMGET', tracker, 'state', 'raw_state', 'outcome', 'until', 'expires_at',
   'created_at', 'history')
@@ -69,6 +71,8 @@ if changed then
   local entry = history_entry(state, raw, now - tonumber(t[6]))
   local history = t[7] and (t[7] .. ';' .. entry) or entry
   redis.call('HSET', tracker, 'state', state, 'history', history)
+  count_active(stats, id, previous, -1)
+  count_active(stats, id, state, 1)
   if reason ~= '' then redis.call('HSET', tracker, 'reason', reason) end
 end
 
@@ -78,7 +82,7 @@ elseif now >= tonumber(t[5]) then
   outcome = 'timed_out'
 end
 if outcome ~= 'active' then
-  finish(tracker, due, active, stats, id, outcome, now, retention)
+  finish(tracker, due, active, stats, id, state, outcome, now, retention)
 else
   redis.call('ZADD', due, math.min(now + delay, tonumber(t[5])), member_of(id))
 end

@@ -4,7 +4,8 @@
 -- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET tracker id -> next check, ms
 -- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
 -- KEYS[4] events stream  {ns}:v1:events
--- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:settled" += 1 when an update settles it
+-- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:settled" += 1 when an update settles it,
+--                                          "active:<provider>:<state>" gauges
 -- ARGV[1] tracker id "provider:account:msg_id"
 -- ARGV[2] until ("delivered" | "read")
 -- ARGV[3] expires_in_ms
@@ -36,7 +37,7 @@ if current[1] then
   local expires_at = math.max(tonumber(current[3]), now + expires_in)
   redis.call('HSET', tracker, 'until', until_state, 'expires_at', expires_at, 'expires_in', expires_in)
   if is_settled(current[4], until_state, ceiling) then
-    finish(tracker, due, active, stats, id, 'settled', now, retention)
+    finish(tracker, due, active, stats, id, current[4], 'settled', now, retention)
     emit(events, maxlen, id, current[4], current[4], current[5], 'settled', now)
     return {'updated', 'settled'}
   end
@@ -51,4 +52,5 @@ for i = 8, #ARGV, 2 do
 end
 redis.call('ZADD', due, now + first_delay, member_of(id))
 redis.call('HINCRBY', active, group_of(id), 1)
+count_active(stats, id, 'pending', 1)
 return {'created', 'active'}

@@ -1,0 +1,73 @@
+"""The exporter turns the fleet counters in Redis into the documented metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fakeredis
+from prometheus_client.parser import text_string_to_metric_families
+
+from config import load_settings
+from worker import metrics
+from worker.runtime import Engine
+from worker.states import Observation, State
+from worker.tally import Tally
+from worker.tracking import parse_track_request
+
+
+def engine(tmp_path: Path) -> Engine:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.shop]\nprovider = "wamm"\ntoken = "tok-1"\n'
+        '[accounts.billing]\nprovider = "wbiztool"\nclient_id = 7\napi_key = "key-1"\n'
+    )
+    settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts), "STATUSWATCH_NAMESPACE": "m"})
+    return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp_path: Path) -> None:
+    e = engine(tmp_path)
+    store = e.store
+    for i in range(3):
+        request = parse_track_request({"provider": "wamm", "account": "shop", "msg_id": str(i)}, None, 3600)
+        store.register(f"wamm:shop:{i}", request, State.READ, 0)
+    tally = Tally("wamm")
+    tally.record("msg_state", "transient", 0.03)
+    tally.record("msg_state", "ok", 0.2)
+    store.observe("wamm:shop:0", Observation(State.SENT, "sent"), ceiling=State.READ, next_delay_s=5,
+                  counts=tally.take())  # fmt: skip
+    tally.record("msg_state", "throttled", 0.004)
+    store.defer("wamm:shop:1", 1, "cooldown", counts=tally.take())
+    e.limiter.pause(e.accounts["billing"], 60, "bad key")
+
+    got = samples(metrics.render(e))
+
+    assert got[("statuswatch_trackers_active", (("provider", "wamm"), ("state", "pending")))] == 2
+    assert got[("statuswatch_trackers_active", (("provider", "wamm"), ("state", "sent")))] == 1
+    ok = ("method", "msg_state"), ("provider", "wamm"), ("result", "ok")
+    assert got[("statuswatch_gateway_requests_total", ok)] == 1
+    assert got[("statuswatch_gateway_throttled_total", (("provider", "wamm"),))] == 1
+    assert got[("statuswatch_checks_total", ())] == 1
+    assert got[("statuswatch_deferrals_total", (("reason", "cooldown"),))] == 1
+    wamm = (("provider", "wamm"),)
+    assert got[("statuswatch_gateway_latency_seconds_count", wamm)] == 3
+    assert got[("statuswatch_gateway_latency_seconds_bucket", (("le", "0.01"), ("provider", "wamm")))] == 1
+    assert got[("statuswatch_gateway_latency_seconds_bucket", (("le", "0.05"), ("provider", "wamm")))] == 2
+    assert got[("statuswatch_gateway_latency_seconds_bucket", (("le", "+Inf"), ("provider", "wamm")))] == 3
+    assert abs(got[("statuswatch_gateway_latency_seconds_sum", wamm)] - 0.234) < 1e-6
+    assert got[("statuswatch_account_paused", (("account", "billing"),))] == 1
+    assert got[("statuswatch_account_paused", (("account", "shop"),))] == 0
+    assert got[("statuswatch_accounts_paused", ())] == 1
+    # two trackers were due at registration: the lag is how overdue the oldest is
+    assert 0 <= got[("statuswatch_dispatch_lag_seconds", ())] < 5
+    assert got[("statuswatch_trackers_scheduled", ())] == 3
+    text = metrics.render(e)
+    assert "tok-1" not in text and "key-1" not in text

@@ -1,0 +1,157 @@
+"""Prometheus metrics of the whole fleet, read from Redis at each scrape.
+
+    statuswatch metrics [--host 127.0.0.1] [--port 9808]
+
+Every worker process counts into the fleet counters in Redis (``{ns}:v1:stats``, written by
+the store's scripts in the same call as the check's result; see ``worker.tally``), so one
+exporter process serves the numbers of every worker, prefork child and machine; run one per
+deployment (any number give the same answers). It holds no state of its own: a scrape is a
+handful of Redis reads.
+
+Why ``prometheus_client``: it writes the exposition format (escaping, histogram ``le``
+buckets, ``_total`` and ``_created`` rules) and serves it; a custom collector turns Redis
+reads into metric families at scrape time, with nothing kept in the process.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from worker.runtime import Engine
+from worker.tally import LATENCY_BUCKETS_S
+
+DEFAULT_PORT = 9808
+
+
+class FleetCollector(Collector):
+    """Turns the fleet counters and schedules in Redis into metric families."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.engine.store
+        stats = store.stats()
+        active = GaugeMetricFamily(
+            "statuswatch_trackers_active", "Trackers being tracked, by provider and current state.",
+            labels=["provider", "state"],
+        )  # fmt: skip
+        requests = CounterMetricFamily(
+            "statuswatch_gateway_requests", "Requests sent to gateways, by provider, method and result "
+            "(ok, transient, throttled = HTTP 429, account, message).", labels=["provider", "method", "result"],
+        )  # fmt: skip
+        throttled = CounterMetricFamily(
+            "statuswatch_gateway_throttled", "Gateway answers HTTP 429, by provider.", labels=["provider"]
+        )
+        finished = CounterMetricFamily(
+            "statuswatch_trackers_finished", "Trackers that ended, by outcome.", labels=["outcome"]
+        )
+        deferrals = CounterMetricFamily(
+            "statuswatch_deferrals", "Trackers put back on their schedule unchecked, by reason "
+            "(rate, cooldown, paused).", labels=["reason"],
+        )  # fmt: skip
+        latency: dict[str, dict[int, int]] = defaultdict(dict)
+        latency_sum: dict[str, float] = {}
+        throttled_by: dict[str, int] = defaultdict(int)
+        for name, value in sorted(stats.items()):
+            kind, _, rest = name.partition(":")
+            if kind == "active" and value:
+                active.add_metric(rest.split(":", 1), value)
+            elif kind == "requests":
+                provider, method, result = rest.split(":")
+                requests.add_metric([provider, method, result], value)
+                if result == "throttled":
+                    throttled_by[provider] += value
+            elif kind == "finished":
+                finished.add_metric([rest], value)
+            elif kind == "deferrals":
+                deferrals.add_metric([rest], value)
+            elif kind == "latency":
+                provider, index = rest.split(":")
+                latency[provider][int(index)] = value
+            elif kind == "latency_us":
+                latency_sum[rest] = value / 1e6
+        for provider, n in sorted(throttled_by.items()):
+            throttled.add_metric([provider], n)
+        yield from (active, requests, throttled, finished, deferrals)
+        yield CounterMetricFamily("statuswatch_checks", "Check results applied to trackers.", value=stats.get("checks", 0))
+        yield CounterMetricFamily(
+            "statuswatch_check_requeues", "Checks the limiter turned away by a few ms and re-sent.",
+            value=stats.get("requeues:rate", 0),
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "statuswatch_account_pauses", "Times an account was paused after an account error.",
+            value=stats.get("pauses", 0),
+        )  # fmt: skip
+        yield self._latency(latency, latency_sum)
+        yield from self._accounts()
+        yield from self._schedule()
+
+    @staticmethod
+    def _latency(counts: dict[str, dict[int, int]], sums: dict[str, float]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "statuswatch_gateway_latency_seconds", "Gateway request latency, by provider.", labels=["provider"]
+        )
+        bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS_S), "+Inf"]
+        for provider in sorted(counts):
+            running, buckets = 0, []
+            for i, bound in enumerate(bounds):
+                running += counts[provider].get(i, 0)
+                buckets.append((bound, running))
+            family.add_metric([provider], buckets, sum_value=sums.get(provider, 0.0))
+        return family
+
+    def _accounts(self) -> Iterator[Metric]:
+        accounts = self.engine.accounts
+        paused = GaugeMetricFamily(
+            "statuswatch_account_paused", "1 while the account is paused after an account error.", labels=["account"]
+        )
+        cooling = GaugeMetricFamily(
+            "statuswatch_account_cooling_down", "1 while the account's credential cools down after a 429.",
+            labels=["account"],
+        )  # fmt: skip
+        total = 0
+        for alias, account in sorted((accounts or {}).items()):
+            blocked = self.engine.limiter.blocked(account)
+            is_paused = blocked is not None and blocked[1] == "paused"
+            total += is_paused
+            paused.add_metric([alias], float(is_paused))
+            cooling.add_metric([alias], float(blocked is not None and blocked[1] == "cooldown"))
+        yield paused
+        yield cooling
+        yield GaugeMetricFamily("statuswatch_accounts_paused", "Accounts paused now.", value=total)
+
+    def _schedule(self) -> Iterator[Metric]:
+        store = self.engine.store
+        oldest = store.oldest_due_ms()
+        now_s, now_us = store.redis.time()  # the fleet's clock, as the schedules use it
+        lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
+        yield GaugeMetricFamily(
+            "statuswatch_dispatch_lag_seconds",
+            "Now minus the oldest next-check time on any schedule (0 when nothing is overdue).", value=lag_s,
+        )  # fmt: skip
+        yield GaugeMetricFamily("statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=store.due_count())
+
+
+def registry(engine: Engine) -> CollectorRegistry:
+    """A registry holding only the fleet collector (no metrics of the exporter process)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(FleetCollector(engine))
+    return reg
+
+
+def render(engine: Engine) -> str:
+    """One scrape, as the exposition text."""
+    return generate_latest(registry(engine)).decode()
+
+
+def serve(engine: Engine, host: str, port: int) -> Any:
+    """Serve ``/metrics`` on ``host:port`` from a background thread; returns the server."""
+    server, _thread = start_http_server(port, addr=host, registry=registry(engine))
+    return server

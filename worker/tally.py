@@ -1,0 +1,59 @@
+"""Counts of gateway requests, kept with the store write that ends a check.
+
+A check's requests (each tenacity attempt is one) are counted in the same Lua call that
+applies its result or defers it, so the fleet's counters in Redis cost no extra round trip
+and agree with what the gateway saw. ``worker.metrics`` turns them into Prometheus metrics.
+
+Fields of the stats hash written here:
+  requests:<provider>:<method>:<result>   result: ok, transient, throttled, account, message
+  latency:<provider>:<i>                  requests whose latency fell in LATENCY_BUCKETS_S[i]
+                                          (i == len(LATENCY_BUCKETS_S): above the last bound)
+  latency_us:<provider>                   sum of latencies, µs
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Mapping
+
+from worker.errors import AccountError, MessageError, RateLimited
+
+#: upper bounds of the provider latency histogram, seconds
+LATENCY_BUCKETS_S: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def result_of(exc: BaseException | None) -> str:
+    """The request outcome label of a gateway call that raised ``exc`` (None: it answered)."""
+    if exc is None:
+        return "ok"
+    if isinstance(exc, RateLimited):
+        return "throttled"
+    if isinstance(exc, AccountError):
+        return "account"
+    if isinstance(exc, MessageError):
+        return "message"
+    return "transient"
+
+
+class Tally:
+    """The gateway requests of one check or batch sync, until a store write takes them."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self._counts: Counter[str] = Counter()
+
+    def record(self, method: str, result: str, seconds: float) -> None:
+        self._counts[f"requests:{self.provider}:{method}:{result}"] += 1
+        self._counts[f"latency:{self.provider}:{bisect.bisect_left(LATENCY_BUCKETS_S, seconds)}"] += 1
+        self._counts[f"latency_us:{self.provider}"] += round(seconds * 1e6)
+
+    def take(self) -> dict[str, int]:
+        """The counts so far, once: a second call returns only what was recorded since."""
+        counts, self._counts = dict(self._counts), Counter()
+        return counts
+
+
+def encode(counts: Mapping[str, int]) -> str:
+    """``field\\tn`` lines, the form the store's scripts add to the stats hash."""
+    return "\n".join(f"{field}\t{n}" for field, n in counts.items() if n)
