@@ -22,6 +22,9 @@ DISPATCH_QUEUE = "statuswatch.dispatch"
 CHECK_QUEUE = "statuswatch.check"
 QUEUES = (TRACK_QUEUE, DISPATCH_QUEUE, CHECK_QUEUE)
 
+#: seconds running tasks get to finish on a cold shutdown before the worker exits
+SOFT_SHUTDOWN_S = 10.0
+
 
 def celery_settings(settings: Settings) -> dict[str, Any]:
     """The Celery configuration of the statuswatch app."""
@@ -46,6 +49,11 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": False,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Soft shutdown: on a cold shutdown (second Ctrl-C, SIGQUIT) running checks get this
+        # long to finish (a check is bounded by the HTTP timeout and ~1 s of retries), and
+        # checks held with a countdown go back to the broker even when none is running.
+        "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_S,
+        "worker_enable_soft_shutdown_on_idle": True,
         "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": CHECK_QUEUE,
         "task_routes": {
