@@ -61,6 +61,7 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
             "statuswatch.dispatch": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
             "statuswatch.check": {"queue": CHECK_QUEUE, "routing_key": CHECK_QUEUE},
             "statuswatch.sync_recent": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
+            "statuswatch.housekeeping": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
         },
         # No task time limits: the thread pool cannot enforce them. A check is bounded
         # instead by the gateway request timeout and tenacity's bounded retries.
@@ -91,5 +92,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "statuswatch.sync_recent",
             "schedule": settings.sync_every_s,
             "options": {"expires": settings.sync_every_s},
+        },
+        "statuswatch.housekeeping": {
+            "task": "statuswatch.housekeeping",
+            "schedule": settings.housekeeping_every_s,
+            "options": {"expires": settings.housekeeping_every_s},
         },
     }

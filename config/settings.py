@@ -56,6 +56,8 @@ class Settings:
     dispatch_every_s: float = 1.0
     #: how often beat asks each account with a batch method for its recent messages
     sync_every_s: float = 60.0
+    #: how often beat runs housekeeping (empty account schedules, the counters' rollup)
+    housekeeping_every_s: float = 60.0
     #: how far back a batch request looks (GREEN-API ``minutes``; WAMM always gives 100)
     sync_window_s: float = 24 * 3600.0
     #: how many due trackers one dispatch claims per round trip
@@ -114,6 +116,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_every_s=reader.seconds("DISPATCH_EVERY_S", defaults.dispatch_every_s),
         sync_every_s=reader.seconds("SYNC_EVERY_S", defaults.sync_every_s),
         sync_window_s=reader.seconds("SYNC_WINDOW_S", defaults.sync_window_s),
+        housekeeping_every_s=reader.seconds("HOUSEKEEPING_EVERY_S", defaults.housekeeping_every_s),
         dispatch_batch=reader.count("DISPATCH_BATCH", defaults.dispatch_batch),
         dispatch_budget_s=reader.seconds("DISPATCH_BUDGET_S", defaults.dispatch_budget_s),
         events_maxlen=reader.count("EVENTS_MAXLEN", defaults.events_maxlen),

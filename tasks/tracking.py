@@ -47,6 +47,12 @@ def sync_recent_task(account: str | None = None) -> dict[str, Any]:
     return {"accounts": targets}
 
 
+@app.task(name="statuswatch.housekeeping")
+def housekeeping_task() -> dict[str, Any]:
+    """Drop empty account schedules; snapshot the fleet counters (once per period)."""
+    return get_engine().housekeeping()
+
+
 @app.task(name="statuswatch.check")
 def check_task(tracker: str, requeued: int = 0) -> dict[str, Any]:
     """Ask the gateway about one tracker's message and apply the answer."""

@@ -169,7 +169,8 @@ def cmd_rejected(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    store = _engine().store
+    engine = _engine()
+    store = engine.store
     oldest = store.oldest_due_ms()
     now_s, now_us = store.redis.time()
     lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
@@ -178,16 +179,36 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "due": store.due_count(),
         "dispatch_lag_s": round(lag_s, 3),
         "counters": store.stats(),
+        "per_s": _rates(store.rollups(count=2), engine.settings.housekeeping_every_s),
     }
     if args.json:
         print(json.dumps(stats))
         return 0
     print(f"due trackers: {stats['due']}   dispatch lag: {stats['dispatch_lag_s']} s")
+    if stats["per_s"]:
+        print("last rollup period: " + ", ".join(f"{v:g} {k}/s" for k, v in stats["per_s"].items()))
     for group, count in sorted(stats["active"].items()):
         print(f"  {group:<40} {count:>8} active")
     for name, count in sorted(stats["counters"].items()):
         print(f"  {name:<40} {count:>8}")
     return 0
+
+
+def _rates(rollups: list[dict[str, str]], period_s: float) -> dict[str, float]:
+    """Checks, gateway requests and finished trackers per second between the two newest
+    housekeeping snapshots (empty until there are two)."""
+    if len(rollups) < 2:
+        return {}
+    new, old = rollups
+    seconds = (int(new["period"]) - int(old["period"])) * period_s
+
+    def total(row: dict[str, str], prefix: str) -> int:
+        return sum(int(v) for k, v in row.items() if k == prefix or k.startswith(prefix + ":"))
+
+    return {
+        name: round((total(new, prefix) - total(old, prefix)) / seconds, 2)
+        for name, prefix in (("checks", "checks"), ("requests", "requests"), ("finished", "finished"))
+    }
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -21,6 +21,10 @@ class Keys:
         self.events = f"{self.prefix}:events"
         #: STREAM of track requests the worker refused, with the reason
         self.rejected = f"{self.prefix}:rejected"
+        #: STREAM of periodic snapshots of ``stats`` (housekeeping), one per period
+        self.rollup = f"{self.prefix}:rollup"
+        #: STRING: the last period a rollup was written for (two beats write it once)
+        self.rollup_period = f"{self.prefix}:rollup-period"
 
     def due(self, group: str) -> str:
         """ZSET of one account's active trackers (member: the msg_id) -> next check time, epoch ms.

@@ -312,6 +312,16 @@ class Engine:
             self._unmapped.add(key)
             log.warning("%s: state %r has no canonical mapping; kept raw, state unchanged", provider, raw)
 
+    # -- housekeeping ------------------------------------------------------------------
+
+    def housekeeping(self) -> dict[str, Any]:
+        """Periodic upkeep, idempotent: drop accounts with nothing left to track, and append
+        one snapshot of the fleet counters per period (``statuswatch stats`` shows rates
+        from them). Finished trackers need nothing: they expire by their own TTL."""
+        pruned = self.store.prune()
+        entry = self.store.rollup(self.settings.housekeeping_every_s)
+        return {"pruned": len(pruned), "rollup": entry}
+
     # -- batch sync --------------------------------------------------------------------
 
     def sync_targets(self) -> list[str]:

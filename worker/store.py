@@ -34,6 +34,10 @@ def load_script(redis: Any, name: str) -> ScriptRunner:
     return script
 
 
+#: rollup entries kept: a day of one-minute snapshots
+ROLLUP_MAXLEN = 1440
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     state: State
@@ -118,6 +122,8 @@ class Store:
         self._claim = load_script(redis, "claim")
         self._observe = load_script(redis, "observe")
         self._defer = load_script(redis, "defer")
+        self._prune = load_script(redis, "prune")
+        self._rollup = load_script(redis, "rollup")
 
     def _tracker_keys(self, tracker_id: str) -> list[str]:
         k = self.keys
@@ -244,6 +250,23 @@ class Store:
             for name, n in counts.items():
                 pipe.hincrby(self.keys.stats, name, n)
             pipe.execute()
+
+    def prune(self) -> list[str]:
+        """Forget accounts with no active tracker left (their count and in-flight set)."""
+        k = self.keys
+        empty = [group for group, n in self.redis.hgetall(k.active).items() if int(n) <= 0]
+        return [g for g in empty if self._prune([k.active, k.due(g), k.inflight(g)], [g])]
+
+    def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
+        """Append a snapshot of the fleet counters to the rollup stream, once per period of
+        the Redis clock however many callers ask; the new entry's id, or None."""
+        k = self.keys
+        entry = self._rollup([k.stats, k.rollup, k.rollup_period], [_ms(period_s), maxlen])
+        return str(entry) or None
+
+    def rollups(self, count: int = 10) -> list[dict[str, str]]:
+        """The newest rollup entries, newest first."""
+        return [{"id": eid, **fields} for eid, fields in self.redis.xrevrange(self.keys.rollup, count=count)]
 
     def active_counts(self) -> dict[str, int]:
         """Active trackers by ``provider:account``."""

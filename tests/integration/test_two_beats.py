@@ -30,6 +30,7 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
         STATUSWATCH_POLL_FIRST_S="0.5",
         STATUSWATCH_POLL_MAX_S="1",
         STATUSWATCH_DEFAULT_RATE_LIMIT="100000/s",  # the limiter never binds: no re-sent checks
+        STATUSWATCH_HOUSEKEEPING_EVERY_S="1",
     )
     try:
         deployment.start_worker()
@@ -37,6 +38,13 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
         for m in ids:
             deployment.track(provider="wamm", account="shop", msg_id=m)
         deployment.wait_all_finished(100, 60)
+        deployment.wait_for(
+            lambda: all(deployment.log(b).count("Sending due task statuswatch.housekeeping") >= 3 for b in ("beat1", "beat2")),
+            15,
+            "both beats to publish housekeeping three times",
+        )
+        rollups = deployment.store.rollups(count=1000)
+        pruned = deployment.redis.hgetall(deployment.keys.active)
         both_alive = first.poll() is None and second.poll() is None
         log = deployment.log("w1")
         events = deployment.events_by_tracker()
@@ -46,6 +54,11 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
         deployment.stop()
 
     assert both_alive
+    # Housekeeping from both beats: one rollup per one-second period, never two, and the
+    # settled account is forgotten.
+    periods = [int(r["period"]) for r in rollups]
+    assert len(periods) >= 3 and len(set(periods)) == len(periods), periods
+    assert pruned == {}, pruned
     published = [deployment.log(b).count("Sending due task statuswatch.dispatch") for b in ("beat1", "beat2")]
     assert min(published) >= 1, f"both beats publish: {published}"
     # Every message settles at its first check: one check task per tracker ran, and each

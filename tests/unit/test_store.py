@@ -260,3 +260,25 @@ def test_counts_ride_along_with_the_write_that_ends_a_check(store: Store) -> Non
     assert stats["requests:wamm:msg_get_last:ok"] == 3
     assert stats["latency_us:wamm"] == 52_000
     assert stats["checks"] == 2
+
+
+def test_prune_forgets_only_accounts_with_nothing_left(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    store.register("wamm:other:1", request("1", account="other"), R, 0)
+    observe(store, R, "viewed")  # shop's only tracker settles: its count drops to 0
+    assert store.redis.hget(store.keys.active, "wamm:shop") == "0"
+    assert store.prune() == ["wamm:shop"]
+    assert store.redis.hgetall(store.keys.active) == {"wamm:other": "1"}
+    assert store.prune() == []
+    assert store.groups() == ["wamm:other"]
+
+
+def test_rollup_writes_one_snapshot_per_period_however_many_ask(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    observe(store, S, "sent")
+    entries = [store.rollup(3600) for _ in range(5)]
+    written = [e for e in entries if e]
+    assert len(written) == 1
+    [snapshot] = store.rollups()
+    assert snapshot["checks"] == "1" and snapshot["active:wamm:sent"] == "1"
+    assert int(snapshot["period"]) == int(store.redis.time()[0] * 1000 // 3_600_000)
