@@ -13,6 +13,7 @@ from celery import Celery, signals
 
 from config import load_settings
 from config.celery import celery_settings
+from worker.flower_guard import guard_flower_command
 from worker.redact import install_log_redaction
 from worker.runtime import get_engine
 
@@ -20,6 +21,7 @@ log = logging.getLogger("statuswatch")
 
 app = Celery("statuswatch", include=["tasks.tracking"])
 app.config_from_object(celery_settings(load_settings()))
+guard_flower_command()  # `celery -A worker flower`: loopback, or basic auth from the environment
 
 
 @signals.after_setup_logger.connect
