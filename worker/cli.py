@@ -8,6 +8,7 @@ statuswatch stats [--json]
 statuswatch doctor
 statuswatch metrics [--host H] [--port P] [--once]
 statuswatch demo [--messages N] [--workers N]
+statuswatch up [--simulator] [--workers N]
 statuswatch simulate [--host H] [--port P]
 """
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from config import ConfigError, load_settings
+from worker.embedded import EmbeddedRedisError
 from worker.keys import tracker_id
 from worker.states import TARGETS
 
@@ -33,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"statuswatch: {exc}", file=sys.stderr)
         return 2
+    except EmbeddedRedisError as exc:
+        print(f"statuswatch: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return result
@@ -86,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline", type=float, default=30.0, help="tracking deadline of each message, s")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("up", help="run Redis (a private one if none answers), worker and beat until Ctrl-C")
+    p.add_argument("--simulator", action="store_true", help="also run the gateway simulator, with an account on it")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("metrics", help="serve the fleet's Prometheus metrics (one process per deployment)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
@@ -237,7 +248,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.messages < 1 or args.workers < 1:
         raise ValueError("--messages and --workers must be at least 1")
-    return run_demo(args.messages, args.deadline, args.workers)
+    return _stopping_on_signals(lambda: run_demo(args.messages, args.deadline, args.workers))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from worker.local import run_up
+
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    return _stopping_on_signals(lambda: run_up(args.workers, args.simulator))
+
+
+def _stopping_on_signals(run: Callable[[], int]) -> int:
+    """Run ``run`` so that SIGINT, SIGTERM or SIGHUP unwind it, its clean-up stopping what it
+    started, and later signals do not cut that clean-up short; 128 + the signal on a signal."""
+    caught: list[int] = []
+
+    def unwind(signum: int, frame: object) -> None:
+        if not caught:
+            caught.append(signum)
+            raise KeyboardInterrupt
+
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, unwind) for signum in stops}
+    try:
+        return run()
+    except KeyboardInterrupt:
+        signum = caught[0] if caught else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(f"\nstatuswatch: stopped by {name}; everything it started has exited", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """``statuswatch demo``: the whole thing on this machine, watched live.
 
-Starts the gateway simulator, a Celery worker and beat, tracks a few thousand WAMM
+Starts the gateway simulator, a Celery worker and beat (and a private Redis when none
+answers at STATUSWATCH_REDIS_URL, ``worker.embedded``), tracks a few thousand WAMM
 messages with realistic lives through the public task, shows progress, and ends with a
 summary. Everything it starts is stopped on exit or Ctrl-C, and its keys are deleted.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -16,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
+from config import load_settings
+from worker.embedded import redis_for
 from worker.keys import tracker_id
 from worker.local import LocalStack
 from worker.simulator import start_process
@@ -42,7 +46,12 @@ def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.s
     rng = random.Random(7)
     token = "demo-" + secrets.token_hex(8)
     namespace = f"statuswatch-demo-{secrets.token_hex(4)}"
-    with tempfile.TemporaryDirectory(prefix="statuswatch-demo-") as tmp, start_process() as simulator:
+    with (
+        redis_for(load_settings().redis_url) as server,
+        tempfile.TemporaryDirectory(prefix="statuswatch-demo-") as tmp,
+        start_process() as simulator,
+    ):
+        print(server.describe(), file=out, flush=True)
         accounts = Path(tmp) / "accounts.toml"
         accounts.write_text(
             f'[accounts.demo]\nprovider = "wamm"\ntoken = "{token}"\nbase_url = "{simulator.url}"\n'
@@ -51,6 +60,7 @@ def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.s
         stack = LocalStack(
             Path(tmp),
             {
+                **server.env(),
                 "STATUSWATCH_NAMESPACE": namespace,
                 "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
                 "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
@@ -111,16 +121,21 @@ def _watch(stack: LocalStack, simulator: object, ids: list[str], limit_s: float,
 def _progress(
     counts: Counter[tuple[str, str]], finished: int, n: int, rate: float, elapsed: float, out: TextIO, same_line: bool
 ) -> None:
+    tracked = n - counts[("queued", "")]
     settled = sum(v for (o, s), v in counts.items() if o == "settled" and s in ("read", "delivered", "sent"))
     failed = sum(v for (o, s), v in counts.items() if o == "settled" and s in ("failed", "deleted"))
     timed_out = sum(v for (o, _), v in counts.items() if o == "timed_out")
-    width = 30
-    bar = "#" * int(width * finished / n) + "-" * (width - int(width * finished / n))
-    start = "\r" if same_line else ""
-    line = (
-        f"{start}[{bar}] {finished}/{n}  settled {settled}  failed {failed}  timed out {timed_out}"
+    figures = (
+        f"{finished}/{n}  tracked {tracked}  settled {settled}  failed {failed}  timed out {timed_out}"
         f"  checks/s {rate:6.0f}  {elapsed:5.1f}s"
     )
+    # a redrawn line must fit the terminal (a wrapped one is redrawn as a new line): the bar gives way
+    room = shutil.get_terminal_size().columns - 1 if same_line else 200
+    width = min(30, room - len(figures) - 3)
+    bar = (
+        "[" + "#" * int(width * finished / n) + "-" * (width - int(width * finished / n)) + "] " if width >= 10 else ""
+    )
+    line = ("\r" if same_line else "") + (bar + figures)[:room]
     print(line, end="" if same_line else "\n", file=out, flush=True)
 
 
