@@ -112,3 +112,12 @@ def test_paused_and_cooling_credentials_are_denied_with_the_reason(limiter: Limi
     decision = limiter.acquire(ACCOUNT, "msg_state")
     assert (decision.allowed, decision.reason) == (False, "paused")
     assert limiter.blocked(ACCOUNT) == (pytest.approx(decision.retry_after_s, abs=0.05), "paused")
+
+
+def test_a_limit_large_enough_is_held_by_pacing_alone_without_a_log(limiter: Limiter) -> None:
+    account = Account("big", "wamm", "http://x", {"token": "big"}, rate_limit=Rate(200, 1))
+    assert limiter.needs_log(20) and not limiter.needs_log(200) and not limiter.needs_log(100_000)
+    assert limiter.acquire(account, "msg_state").allowed
+    paced = limiter.acquire(account, "msg_state")
+    assert not paced.allowed and 0 < paced.retry_after_s <= 0.003
+    assert not limiter.redis.exists(limiter.keys.grants(account.credential_key, "*"))

@@ -17,7 +17,8 @@
 -- then per bucket, two keys:
 --   {ns}:v1:rate:{credential}:{bucket}     STRING  next slot on the grid (TAT), epoch µs
 --   {ns}:v1:grants:{credential}:{bucket}   LIST    the last K grant times, newest first
--- ARGV, per bucket, four numbers: K, W (µs), T (µs), early (µs)
+-- ARGV, per bucket, four numbers: K (0: no log, pacing alone holds the limit), W (µs),
+--   T (µs), early (µs)
 --
 -- Returns {allowed (1|0), retry_after_ms, reason ("ok"|"paused"|"cooldown"|"rate"),
 --          grant time (epoch µs, as a string; "" when denied)}.
@@ -37,8 +38,10 @@ for b = 1, n do
   local tat = tonumber(redis.call('GET', tat_key) or '0')
   tats[b] = tat
   if tat - early - now > wait then wait = tat - early - now end
-  local kth = redis.call('LINDEX', log_key, k - 1)
-  if kth and tonumber(kth) + window - now > wait then wait = tonumber(kth) + window - now end
+  if k > 0 then
+    local kth = redis.call('LINDEX', log_key, k - 1)
+    if kth and tonumber(kth) + window - now > wait then wait = tonumber(kth) + window - now end
+  end
 end
 if wait > 0 then
   return {0, math.ceil(wait / 1000), 'rate', ''}
@@ -51,8 +54,10 @@ for b = 1, n do
   local next_tat = tats[b] + interval
   if now - tats[b] > interval then next_tat = now + interval end
   redis.call('SET', tat_key, string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
-  redis.call('LPUSH', log_key, stamp)
-  redis.call('LTRIM', log_key, 0, k - 1)
-  redis.call('PEXPIRE', log_key, math.ceil(window / 1000) + 1000)
+  if k > 0 then
+    redis.call('LPUSH', log_key, stamp)
+    redis.call('LTRIM', log_key, 0, k - 1)
+    redis.call('PEXPIRE', log_key, math.ceil(window / 1000) + 1000)
+  end
 end
 return {1, 0, 'ok', stamp}
