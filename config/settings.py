@@ -55,7 +55,7 @@ class Settings:
     #: how often beat runs the dispatcher
     dispatch_every_s: float = 1.0
     #: how often beat asks each account with a batch method for its recent messages
-    sync_every_s: float = 60.0
+    sync_every_s: float = 10.0
     #: how often beat runs housekeeping (empty account schedules, the counters' rollup)
     housekeeping_every_s: float = 60.0
     #: how far back a batch request looks (GREEN-API ``minutes``; WAMM always gives 100)
