@@ -13,12 +13,14 @@ from celery import Celery, signals
 
 from config import load_settings
 from config.celery import celery_settings
+from worker.broker import reuse_publish_clients
 from worker.flower_guard import guard_flower_command
 from worker.redact import install_log_redaction
 from worker.runtime import get_engine
 
 log = logging.getLogger("statuswatch")
 
+reuse_publish_clients()  # kombu builds a redis-py client per published message otherwise
 app = Celery("statuswatch", include=["tasks.tracking"])
 app.config_from_object(celery_settings(load_settings()))
 guard_flower_command()  # `celery -A worker flower`: loopback, or basic auth from the environment
