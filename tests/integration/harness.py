@@ -64,6 +64,10 @@ class Deployment(LocalStack):
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
+    def wait_ready(self, names: list[str], timeout_s: float = 30) -> None:
+        """Wait until each named worker has logged that it is ready to take tasks."""
+        self.wait_for(lambda: all(" ready." in self.log(n) for n in names), timeout_s, f"{names} ready")
+
     def tracked(self) -> int:
         """Trackers that exist (active or finished), whatever their account."""
         return sum(1 for _ in self.redis.scan_iter(match=f"{self.keys.prefix}:t:*", count=1000))

@@ -47,6 +47,9 @@ def test_four_workers_keep_ten_tokens_under_their_limits(
                 deployment.track(provider="wamm", account=f"a{i}", msg_id=m)
         for w in range(4):
             deployment.start_worker(f"w{w}", concurrency=8)
+        # Four workers booting at once on a small machine starve each other of CPU; the
+        # checks start once every worker is up (the beat dispatches them).
+        deployment.wait_ready([f"w{w}" for w in range(4)])
         deployment.start_beat()
         started = time.monotonic()
         deployment.wait_all_finished(500, 90)
@@ -67,7 +70,7 @@ def test_four_workers_keep_ten_tokens_under_their_limits(
     # what is not allowed yet stays on the schedule or is re-sent, never slept on.
     assert counters["checks"] == 500
     assert elapsed >= len(ids) / 20 - 0.5, f"50 checks per token at 20/s cannot take {elapsed:.1f} s"
-    assert max(runtimes) <= latency_s + 0.1, f"a check waited: {max(runtimes):.3f} s"
+    assert max(runtimes) <= latency_s + 0.1, f"a check waited: {max(runtimes):.3f} s; slowest {sorted(runtimes)[-8:]}, over 0.1 s at {[i for i, r in enumerate(runtimes) if r > 0.1]} of {len(runtimes)}"
 
 
 def test_a_429_window_backs_the_fleet_off_and_it_recovers(
