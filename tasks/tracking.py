@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from worker.app import app
-from worker.runtime import get_engine
+from worker.runtime import Engine, get_engine
+
+log = logging.getLogger("statuswatch")
 
 #: a start closer than this is sent at once: the limiter evens out a few ms, and a Celery
 #: ETA costs the worker more CPU than the check itself
@@ -24,13 +27,14 @@ def dispatch_task() -> dict[str, int]:
     engine = get_engine()
     lease_s = engine.settings.lease_s
 
-    def enqueue(checks: list[tuple[str, float]]) -> None:
+    def enqueue(checks: list[tuple[list[str], float]]) -> None:
         with app.producer_or_acquire() as producer:
-            for tid, start_s in checks:
+            for tids, start_s in checks:
                 # A countdown under one dispatch interval spaces a credential's checks;
                 # a check older than its lease is pointless: the lease has brought it back.
                 countdown = start_s if start_s >= MIN_COUNTDOWN_S else None
-                check_task.apply_async((tid,), producer=producer, countdown=countdown, expires=lease_s)
+                tracker = tids[0] if len(tids) == 1 else tids
+                check_task.apply_async((tracker,), producer=producer, countdown=countdown, expires=lease_s)
 
     return {"claimed": engine.dispatch(enqueue)}
 
@@ -54,9 +58,27 @@ def housekeeping_task() -> dict[str, Any]:
 
 
 @app.task(name="statuswatch.check")
-def check_task(tracker: str, requeued: int = 0) -> dict[str, Any]:
-    """Ask the gateway about one tracker's message and apply the answer."""
+def check_task(tracker: str | list[str], requeued: int = 0) -> dict[str, Any]:
+    """Ask the gateway about one tracker's message and apply the answer; given a list (a
+    chunk the dispatcher made for a fast gateway), do so for each, one after another."""
     engine = get_engine()
+    if isinstance(tracker, list):
+        results = []
+        for tid in tracker:
+            try:
+                results.append(_check_one(engine, tid, 0))
+            except Exception:  # one tracker's failure must not hold the rest back a lease
+                log.exception("check of %s failed; its lease brings it back", tid)
+                results.append({"tracker": tid, "error": True})
+        return {
+            "checked": len(results),
+            "settled": sum(1 for r in results if r.get("outcome") == "settled"),
+            "requeued": sum(1 for r in results if "requeue_s" in r),
+        }
+    return _check_one(engine, tracker, requeued)
+
+
+def _check_one(engine: Engine, tracker: str, requeued: int) -> dict[str, Any]:
     result = engine.check(tracker, requeued)
     if "requeue_s" in result:  # the limiter said "in a few ms": go again then, never sleep here
         check_task.apply_async(

@@ -43,6 +43,20 @@ PLAN_HORIZON = 2
 #: would only feed it, so those trackers go back on the schedule
 REQUEUE_MAX_INTERVALS = 0.5
 REQUEUE_LIMIT = 1
+#: Chunks: where a credential's limit leaves its planned checks at most CHUNK_SPACING_S
+#: apart and this process has seen its gateway answer fast, the dispatcher sends several of
+#: them as one task message, run one after another (each still takes a limiter token), as
+#: many as fit in CHUNK_BUDGET_S and at most CHUNK_MAX. A chunk thus holds one thread for a
+#: few tens of ms and saves a Celery task per check; slow gateways or tight limits get one
+#: check per task, as no sequence of them could keep to its slots.
+CHUNK_SPACING_S = 0.002
+CHUNK_BUDGET_S = 0.05
+CHUNK_MAX = 10
+#: the time a check takes besides the gateway's answer (store and limiter round trips)
+CHECK_OVERHEAD_S = 0.002
+#: where chunks could apply but nobody has measured the gateway yet, a dispatch sends only
+#: this many checks of the credential (one per task), and the next one knows the latency
+PROBE_CHECKS = 20
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -81,6 +95,8 @@ class Engine:
     redactor: Redactor
     _providers: dict[str, providers.Provider] = field(default_factory=dict)
     _unmapped: set[tuple[str, str]] = field(default_factory=set)
+    #: recent gateway latency by provider, seconds (moving average over this process's calls)
+    _latency_s: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -117,8 +133,9 @@ class Engine:
 
     # -- dispatch ----------------------------------------------------------------------
 
-    def dispatch(self, enqueue: Callable[[list[tuple[str, float]]], None]) -> int:
-        """Claim due trackers and hand them to ``enqueue`` as (tracker id, start in s); returns how many.
+    def dispatch(self, enqueue: Callable[[list[tuple[list[str], float]]], None]) -> int:
+        """Claim due trackers and hand them to ``enqueue`` as (tracker ids, start in s); returns
+        how many trackers. Each item is one check task: one tracker, or a chunk (see CHUNK_*).
 
         Limit-aware: for each credential it plans check slots one limiter interval apart, up to
         ``PLAN_HORIZON`` dispatch intervals ahead, and claims only as many trackers as there
@@ -133,7 +150,7 @@ class Engine:
             account = self.account(alias, provider)
             if account is None:  # not configured here: its checks will say so and back off
                 claimed = self._claim_group(group, None, started)
-                enqueue([(tid, 0.0) for tid in claimed])
+                enqueue([([tid], 0.0) for tid in claimed])
                 total += len(claimed)
                 continue
             blocked = self.limiter.blocked(account)
@@ -146,12 +163,22 @@ class Engine:
             # At most a horizon's worth of checks waiting to run: when workers fall behind,
             # the dispatcher stops handing out more instead of feeding a backlog.
             max_inflight = max(1, math.ceil(PLAN_HORIZON * self.settings.dispatch_every_s / spacing))
-            claimed = self._claim_group(group, max(0, math.floor(horizon / spacing)), started, max_inflight)
+            budget = max(0, math.floor(horizon / spacing))
+            latency = self.latency_s(provider) if spacing <= CHUNK_SPACING_S else None
+            if spacing <= CHUNK_SPACING_S and latency is None:
+                budget = min(budget, PROBE_CHECKS)
+            claimed = self._claim_group(group, budget, started, max_inflight)
             if claimed:
                 first = self.limiter.plan(account, rate, len(claimed))
-                enqueue([(tid, first + i * spacing) for i, tid in enumerate(claimed)])
+                size = chunk_size(latency, spacing)
+                enqueue([(claimed[i : i + size], first + i * spacing) for i in range(0, len(claimed), size)])
             total += len(claimed)
         return total
+
+    def latency_s(self, provider: str) -> float | None:
+        """The gateway's recent latency as this process saw it, else the fleet's average
+        (from the counters every check adds to), else None: nobody has asked it yet."""
+        return self._latency_s.get(provider) or self.store.average_latency_s(provider)
 
     def _claim_group(
         self, group: str, budget: int | None, started: float, max_inflight: int | None = None
@@ -253,7 +280,10 @@ class Engine:
             except ProviderError as exc:
                 tally.record(method, result_of(exc), time.perf_counter() - started)
                 raise
-            tally.record(method, "ok", time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            tally.record(method, "ok", seconds)
+            previous = self._latency_s.get(account.provider, seconds)
+            self._latency_s[account.provider] = 0.8 * previous + 0.2 * seconds
             return answer
 
         retrying = Retrying(
@@ -377,6 +407,13 @@ class Engine:
             applied += 1
             finished += result.outcome is not Outcome.ACTIVE
         return {"account": account.alias, "seen": len(items), "applied": applied, "finished": finished}
+
+
+def chunk_size(latency_s: float | None, spacing_s: float) -> int:
+    """How many of a credential's planned checks one task runs, one after another."""
+    if latency_s is None or spacing_s > CHUNK_SPACING_S:
+        return 1
+    return max(1, min(CHUNK_MAX, int(CHUNK_BUDGET_S / (latency_s + CHECK_OVERHEAD_S))))
 
 
 def _summary(tid: str, state: Any, outcome: Any, changed: bool) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from worker.keys import Keys, group_of, split_tracker_id
 from worker.states import Observation, Outcome, State
-from worker.tally import encode
+from worker.tally import LATENCY_BUCKETS_S, encode
 from worker.tracking import TrackRequest
 
 
@@ -250,6 +250,13 @@ class Store:
             for name, n in counts.items():
                 pipe.hincrby(self.keys.stats, name, n)
             pipe.execute()
+
+    def average_latency_s(self, provider: str) -> float | None:
+        """Mean latency of every gateway request of ``provider`` counted so far, or None."""
+        fields = [f"latency_us:{provider}", *(f"latency:{provider}:{i}" for i in range(len(LATENCY_BUCKETS_S) + 1))]
+        total_us, *counts = self.redis.hmget(self.keys.stats, fields)
+        requests = sum(int(n) for n in counts if n)
+        return int(total_us) / 1e6 / requests if total_us and requests else None
 
     def prune(self) -> list[str]:
         """Forget accounts with no active tracker left (their count and in-flight set)."""
