@@ -50,6 +50,12 @@ MARGIN = 0.02
 #: checks can be spaced at exactly the limiter's interval
 EARLY = 0.5
 
+#: how late (in pacing intervals) a request may come and still take its slot on the grid;
+#: the slots missed meanwhile go to the next requests (the exact window, or for large
+#: limits the margin, still bounds every period). A fleet that falls behind for a moment
+#: (a busy core, a slow answer) thus makes up the lost slots instead of losing them.
+LATE = 3
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -117,18 +123,21 @@ class Limiter:
             count = max(1, math.floor(rate.count))
             window_us = math.ceil(rate.per_s * count / rate.count * 1e6 * (1 + self.margin))
             interval_us = math.ceil(window_us / count)
-            args += [count if self.needs_log(count) else 0, window_us, interval_us, math.floor(interval_us * EARLY)]
+            args += [
+                count if self.needs_log(count) else 0, window_us, interval_us,
+                math.floor(interval_us * EARLY), interval_us * LATE,
+            ]  # fmt: skip
         allowed, retry_after_ms, reason, granted = self._acquire(keys, args)
         return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0))
 
     def needs_log(self, count: int) -> bool:
         """Whether a limit of ``count`` per period needs the exact window's log of grants.
 
-        Pacing alone lets at most ``count / (1 + margin) + 2 + EARLY`` grants into one period
-        (one on the grid's restart, one caught up, one early), which is within the limit from
-        about 128 per period up (margin 2 %): those buckets keep no log, whatever their size.
+        Pacing alone lets at most ``count / (1 + margin) + 1 + LATE + EARLY`` grants into one
+        period (one on the grid's restart, LATE made up, one early), which is within the limit
+        from about 230 per period up (margin 2 %): those buckets keep no log.
         """
-        return self.margin <= 0 or count < (2 + EARLY) * (1 + self.margin) / self.margin
+        return self.margin <= 0 or count < (1 + LATE + EARLY) * (1 + self.margin) / self.margin
 
     def cool_down(self, account: Account, seconds: float) -> None:
         """After a 429: no request of this credential, from any worker, for ``seconds``."""

@@ -14,7 +14,7 @@ import redis
 
 from config import Account, Rate
 from worker.keys import Keys
-from worker.ratelimit import EARLY, Limiter
+from worker.ratelimit import EARLY, LATE, Limiter
 
 ACCOUNT = Account("shop", "wamm", "http://x", {"token": "tok"}, rate_limit=Rate(20, 1))
 CREDENTIAL = ACCOUNT.credential_key
@@ -71,6 +71,13 @@ def test_a_late_request_does_not_push_the_grid_back(limiter: Limiter) -> None:
     redis_.set(limiter.keys.rate(CREDENTIAL, "*"), str(slot))
     assert limiter.acquire(ACCOUNT, "msg_state").allowed
     assert int(redis_.get(limiter.keys.rate(CREDENTIAL, "*"))) == slot + INTERVAL_US
+    # Late by more (a busy moment): the missed slots are made up by the next requests.
+    slot = now_us(redis_) - int(INTERVAL_US * (LATE - 0.5))
+    redis_.set(limiter.keys.rate(CREDENTIAL, "*"), str(slot))
+    redis_.delete(limiter.keys.grants(CREDENTIAL, "*"))
+    assert limiter.acquire(ACCOUNT, "msg_state").allowed
+    assert limiter.acquire(ACCOUNT, "msg_state").allowed  # at once: its slot is past too
+    assert int(redis_.get(limiter.keys.rate(CREDENTIAL, "*"))) == slot + 2 * INTERVAL_US
     # After an idle spell the grid restarts at the grant: no catching up on idle time.
     redis_.set(limiter.keys.rate(CREDENTIAL, "*"), "1")
     redis_.delete(limiter.keys.grants(CREDENTIAL, "*"))
@@ -115,8 +122,9 @@ def test_paused_and_cooling_credentials_are_denied_with_the_reason(limiter: Limi
 
 
 def test_a_limit_large_enough_is_held_by_pacing_alone_without_a_log(limiter: Limiter) -> None:
-    account = Account("big", "wamm", "http://x", {"token": "big"}, rate_limit=Rate(200, 1))
-    assert limiter.needs_log(20) and not limiter.needs_log(200) and not limiter.needs_log(100_000)
+    account = Account("big", "wamm", "http://x", {"token": "big"}, rate_limit=Rate(300, 1))
+    assert limiter.needs_log(20) and limiter.needs_log(200)
+    assert not limiter.needs_log(300) and not limiter.needs_log(100_000)
     assert limiter.acquire(account, "msg_state").allowed
     paced = limiter.acquire(account, "msg_state")
     assert not paced.allowed and 0 < paced.retry_after_s <= 0.003

@@ -8,17 +8,17 @@
 --         the callers do.
 --   pace  GCRA on a grid of T = W / K: requests are spread one interval apart instead of
 --         in bursts. A request up to `early` before its slot is let through (the hard rule
---         still holds), and a request that arrives late does not push the grid back by
---         its lateness (up to one interval), so a fleet that is a few ms late on every
---         grant still gets the whole limit instead of losing those ms each time.
+--         still holds), and a request that arrives late (up to `late`) does not push the
+--         grid back by its lateness: the slots it missed are made up by the next requests,
+--         so a fleet that is often a little late still gets the whole limit.
 --
 -- KEYS[1] pause flag     {ns}:v1:pause:{credential}   set while the account is paused
 -- KEYS[2] cool-down flag {ns}:v1:cool:{credential}    set after a 429, for Retry-After
 -- then per bucket, two keys:
 --   {ns}:v1:rate:{credential}:{bucket}     STRING  next slot on the grid (TAT), epoch µs
 --   {ns}:v1:grants:{credential}:{bucket}   LIST    the last K grant times, newest first
--- ARGV, per bucket, four numbers: K (0: no log, pacing alone holds the limit), W (µs),
---   T (µs), early (µs)
+-- ARGV, per bucket, five numbers: K (0: no log, pacing alone holds the limit), W (µs),
+--   T (µs), early (µs), late (µs)
 --
 -- Returns {allowed (1|0), retry_after_ms, reason ("ok"|"paused"|"cooldown"|"rate"),
 --          grant time (epoch µs, as a string; "" when denied)}.
@@ -33,8 +33,8 @@ local n = (#KEYS - 2) / 2
 local wait, tats = 0, {}
 for b = 1, n do
   local tat_key, log_key = KEYS[1 + 2 * b], KEYS[2 + 2 * b]
-  local k, window = tonumber(ARGV[4 * b - 3]), tonumber(ARGV[4 * b - 2])
-  local early = tonumber(ARGV[4 * b])
+  local k, window = tonumber(ARGV[5 * b - 4]), tonumber(ARGV[5 * b - 3])
+  local early = tonumber(ARGV[5 * b - 1])
   local tat = tonumber(redis.call('GET', tat_key) or '0')
   tats[b] = tat
   if tat - early - now > wait then wait = tat - early - now end
@@ -49,10 +49,10 @@ end
 local stamp = string.format('%d', now)
 for b = 1, n do
   local tat_key, log_key = KEYS[1 + 2 * b], KEYS[2 + 2 * b]
-  local k, window, interval = tonumber(ARGV[4 * b - 3]), tonumber(ARGV[4 * b - 2]), tonumber(ARGV[4 * b - 1])
-  -- on the grid (early, or late by up to one interval): the next slot; after an idle spell: now + T
+  local k, window, interval = tonumber(ARGV[5 * b - 4]), tonumber(ARGV[5 * b - 3]), tonumber(ARGV[5 * b - 2])
+  -- on the grid (early, or late by up to `late`): the next slot; after an idle spell: now + T
   local next_tat = tats[b] + interval
-  if now - tats[b] > interval then next_tat = now + interval end
+  if now - tats[b] > tonumber(ARGV[5 * b]) then next_tat = now + interval end
   redis.call('SET', tat_key, string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
   if k > 0 then
     redis.call('LPUSH', log_key, stamp)
