@@ -212,7 +212,8 @@ class Store:
             for tid in ids:
                 pipe.hmget(self.keys.tracker(tid), "outcome", "checks")
             rows = pipe.execute()
-        return {tid: int(checks) for tid, (outcome, checks) in zip(ids, rows, strict=True) if outcome == "active"}
+        # no outcome field while active; no checks field: no such tracker
+        return {tid: int(checks) for tid, (outcome, checks) in zip(ids, rows, strict=True) if checks and not outcome}
 
     def groups(self) -> list[str]:
         """``provider:account`` of every account with active trackers."""
@@ -321,7 +322,7 @@ def _tracker(tracker_id: str, row: Mapping[str, str]) -> Tracker:
         id=tracker_id,
         state=State(row["state"]),
         raw_state=row.get("raw_state", ""),
-        outcome=Outcome(row["outcome"]),
+        outcome=Outcome(row.get("outcome", "active")),  # written only when the tracker ends
         until=State(row["until"]),
         expires_at_ms=int(row["expires_at"]),
         created_at_ms=int(row["created_at"]),

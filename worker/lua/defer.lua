@@ -23,11 +23,11 @@ local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
 add_counts(stats, ARGV[6])
 local t = redis.call('HMGET', tracker, 'outcome', 'expires_at', 'state', 'raw_state')
-if not t[1] then
+if not t[3] then
   redis.call('ZREM', due, member_of(id))
   return {'gone', ''}
 end
-if t[1] ~= 'active' then
+if t[1] then  -- no outcome field while active: it is written when the tracker ends
   redis.call('ZREM', due, member_of(id))
   return {'finished', t[1]}
 end

@@ -36,7 +36,7 @@ if not t[1] then
   redis.call('ZREM', due, member_of(id))
   return {'gone', '', '', '', 0}
 end
-local previous, outcome = t[1], t[3]
+local previous, outcome = t[1], t[3] or 'active'  -- no outcome field while active
 if outcome ~= 'active' then
   redis.call('ZREM', due, member_of(id))
   return {'finished', previous, previous, outcome, 0}

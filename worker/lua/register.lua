@@ -25,8 +25,9 @@ local now = now_ms()
 
 local current = redis.call('HMGET', tracker, 'outcome', 'until', 'expires_at', 'state', 'raw_state',
   'expires_in')
-if current[1] then
-  if current[1] ~= 'active' then
+if current[4] then
+  -- no outcome field while active: it is written when the tracker ends
+  if current[1] then
     return {'finished', current[1]}
   end
   -- The same request again (a producer's retry) changes nothing; a new target or a new
@@ -44,7 +45,7 @@ if current[1] then
   return {'updated', 'active'}
 end
 
-redis.call('HSET', tracker, 'state', 'pending', 'raw_state', '', 'outcome', 'active',
+redis.call('HSET', tracker, 'state', 'pending', 'raw_state', '',
   'until', until_state, 'expires_at', now + expires_in, 'expires_in', expires_in, 'created_at', now,
   'checks', 0)
 for i = 8, #ARGV, 2 do
