@@ -128,9 +128,10 @@ def test_a_revoked_token_pauses_its_account_only(tmp_path: Path, namespace: str,
         deployment.start_worker()
         deployment.start_beat()
         deployment.wait_for(
-            lambda: all(t and t.outcome.value == "settled" for t in deployment.trackers("wamm", "a0", ids).values()),
+            lambda: all(t and t.outcome.value == "settled" for t in deployment.trackers("wamm", "a0", ids).values())
+            and deployment.store.stats().get("pauses:a1", 0) >= 1,
             30,
-            "the good account's trackers settled",
+            "the good account's trackers settled and the revoked one paused",
         )
         paused = deployment.trackers("wamm", "a1", ids)
         counters = deployment.store.stats()
