@@ -39,11 +39,13 @@ PROVIDER_METHOD_LIMITS: Mapping[str, Mapping[str, Rate]] = {
 
 #: requests are spaced this fraction wider than the limit, and the exact window is this much
 #: longer than the limit's period, so the time between our grant and the gateway counting
-#: the request (thread scheduling, the network) can vary by that much (20 ms of a second)
+#: the request (thread scheduling, the network) can vary by that much (30 ms of a second)
 #: without the gateway seeing a window over its limit. Wider costs the same fraction of the
 #: limit: at 4 % a limit of 20/s gave 19.2 grants a second, too close to K - 1 (the bar of
-#: tests/integration/test_ratelimit_concurrency.py) for a loaded machine.
-MARGIN = 0.02
+#: tests/integration/test_ratelimit_concurrency.py) for a loaded machine; at 2 % the
+#: simulator now and then counted 21 in a second (20 ms of jitter) once late requests
+#: made up their slots.
+MARGIN = 0.03
 
 #: how early (a fraction of the pacing interval) a request may come before its slot; the
 #: exact sliding window still holds, so this only absorbs start-time jitter, and planned
@@ -135,7 +137,7 @@ class Limiter:
 
         Pacing alone lets at most ``count / (1 + margin) + 1 + LATE + EARLY`` grants into one
         period (one on the grid's restart, LATE made up, one early), which is within the limit
-        from about 230 per period up (margin 2 %): those buckets keep no log.
+        from about 155 per period up (margin 3 %): those buckets keep no log.
         """
         return self.margin <= 0 or count < (1 + LATE + EARLY) * (1 + self.margin) / self.margin
 
