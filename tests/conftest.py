@@ -56,10 +56,14 @@ def real_redis(namespace: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(params=["real", "fake"])
-def store(request: pytest.FixtureRequest, namespace: str) -> Iterator[Store]:
-    """The same store contract against the real Redis and against fakeredis."""
+def either_redis(request: pytest.FixtureRequest) -> redis.Redis:
+    """The real Redis (keys of the test's namespace deleted after it), then fakeredis."""
     if request.param == "real":
-        client = request.getfixturevalue("real_redis")
-    else:
-        client = fakeredis.FakeRedis(decode_responses=True)
-    yield Store(client, Keys(namespace), retention_s=60, events_maxlen=1000)
+        return request.getfixturevalue("real_redis")
+    return fakeredis.FakeRedis(decode_responses=True)
+
+
+@pytest.fixture
+def store(either_redis: redis.Redis, namespace: str) -> Store:
+    """The same store contract against the real Redis and against fakeredis."""
+    return Store(either_redis, Keys(namespace), retention_s=60, events_maxlen=1000)

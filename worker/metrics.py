@@ -80,7 +80,9 @@ class FleetCollector(Collector):
         for provider, n in sorted(throttled_by.items()):
             throttled.add_metric([provider], n)
         yield from (active, requests, throttled, finished, deferrals)
-        yield CounterMetricFamily("statuswatch_checks", "Check results applied to trackers.", value=stats.get("checks", 0))
+        yield CounterMetricFamily(
+            "statuswatch_checks", "Check results applied to trackers.", value=stats.get("checks", 0)
+        )
         yield CounterMetricFamily(
             "statuswatch_check_requeues", "Checks the limiter turned away by a few ms and re-sent.",
             value=stats.get("requeues:rate", 0),
@@ -136,7 +138,9 @@ class FleetCollector(Collector):
             "statuswatch_dispatch_lag_seconds",
             "Now minus the oldest next-check time on any schedule (0 when nothing is overdue).", value=lag_s,
         )  # fmt: skip
-        yield GaugeMetricFamily("statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=store.due_count())
+        yield GaugeMetricFamily(
+            "statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=store.due_count()
+        )
 
 
 def registry(engine: Engine) -> CollectorRegistry:

@@ -12,7 +12,7 @@ that are always a few ms late still get the whole limit). See ``lua/acquire.lua`
 
 Why not the ``limits`` library: its Redis strategies answer allowed/denied per call and the
 time to wait needs a second call; its moving window is exact but unpaced, so a fleet would
-fire each window's requests in one burst. The script is 50 lines.
+fire each window's requests in one burst. The script is about 60 lines.
 """
 
 from __future__ import annotations

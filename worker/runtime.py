@@ -297,8 +297,7 @@ class Engine:
     def _cool_down(self, account: Account, exc: RateLimited) -> float:
         """A 429: the whole fleet leaves this credential alone for Retry-After (or the default)."""
         seconds = exc.retry_after_s if exc.retry_after_s else self.settings.rate_cooldown_s
-        self.limiter.cool_down(account, seconds)
-        self.store.count("rate_limited")
+        self.limiter.cool_down(account, seconds)  # the 429 itself is counted with the request
         log.warning("account %s: gateway answered 429; credential cooled down for %.1f s", account.alias, seconds)
         return seconds
 
@@ -316,7 +315,9 @@ class Engine:
         outcome = self.store.defer(tracker.id, delay_s, reason, counts=tally.take())
         return {"tracker": tracker.id, "deferred_s": round(delay_s, 3), "reason": reason, "outcome": outcome}
 
-    def _failed(self, tracker: Tracker, error: str, tally: Tally | None = None, not_found: bool = False) -> dict[str, Any]:
+    def _failed(
+        self, tracker: Tracker, error: str, tally: Tally | None = None, not_found: bool = False
+    ) -> dict[str, Any]:
         """A check that got no observation: back off (doubling), keep the redacted error."""
         settings = self.settings
         delay = error_backoff_s(
@@ -375,17 +376,17 @@ class Engine:
         window_s = self.settings.sync_window_s
         tally = Tally(account.provider)
         try:
-            try:
-                items = self._fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally)
-            except Denied as denied:
-                return {"account": alias, "skipped": denied.decision.reason}
-            except RateLimited as exc:
-                return {"account": alias, "skipped": "cooldown", "cooldown_s": self._cool_down(account, exc)}
-            except AccountError as exc:
-                return {"account": alias, "skipped": "paused", "paused_s": self._pause(account, exc)}
-            except ProviderError as exc:
-                log.warning("account %s: batch sync failed: %s", alias, exc)
-                return {"account": alias, "error": str(exc)}
+            items = self._fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally)
+        except Denied as denied:
+            return {"account": alias, "skipped": denied.decision.reason}
+        except RateLimited as exc:
+            return {"account": alias, "skipped": "cooldown", "cooldown_s": self._cool_down(account, exc)}
+        except AccountError as exc:
+            return {"account": alias, "skipped": "paused", "paused_s": self._pause(account, exc)}
+        except ProviderError as exc:
+            log.warning("account %s: batch sync failed: %s", alias, exc)
+            return {"account": alias, "error": str(exc)}
+        else:
             return self._apply_batch(account, batch.ceiling, items, tally)
         finally:
             self.store.add_counts(tally.take())  # what no tracker's write took

@@ -27,22 +27,26 @@ FAST = {
 }
 
 
+def deployment_env(namespace: str, accounts: Path, **overrides: str) -> dict[str, str]:
+    """The fast settings, the test Redis as store and broker, and keys under ``namespace``."""
+    return {
+        **FAST,
+        "STATUSWATCH_REDIS_URL": REDIS_URL,
+        "STATUSWATCH_BROKER_URL": REDIS_URL,
+        "STATUSWATCH_NAMESPACE": namespace,
+        "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
+        "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
+        **overrides,
+    }
+
+
 class Deployment(LocalStack):
     """Worker and beat processes with their own namespace; stops and cleans what it started."""
 
     def __init__(self, tmp_path: Path, namespace: str, accounts_toml: str, **overrides: str) -> None:
         accounts = tmp_path / "accounts.toml"
         accounts.write_text(accounts_toml)
-        env = {
-            **FAST,
-            "STATUSWATCH_REDIS_URL": REDIS_URL,
-            "STATUSWATCH_BROKER_URL": REDIS_URL,
-            "STATUSWATCH_NAMESPACE": namespace,
-            "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
-            "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
-            **overrides,
-        }
-        super().__init__(tmp_path, env)
+        super().__init__(tmp_path, deployment_env(namespace, accounts, **overrides))
         self.namespace = namespace
 
     def stop(self, timeout_s: float = 15.0) -> None:

@@ -19,9 +19,8 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import REDIS_URL
 from tests.integration.conftest import WAMM_TOKEN, wamm_accounts
-from tests.integration.harness import FAST
+from tests.integration.harness import deployment_env
 from worker.flower_guard import REFUSED_EXIT, is_loopback, refusal
 from worker.simulator import SimulatorClient
 
@@ -204,17 +203,13 @@ def honcho(
 ) -> Iterator[Honcho]:
     accounts = tmp_path / "accounts.toml"
     accounts.write_text(wamm_accounts(simulator.url))  # type: ignore[attr-defined]
-    env = {
-        **FAST,
-        "STATUSWATCH_REDIS_URL": REDIS_URL,
-        "STATUSWATCH_BROKER_URL": REDIS_URL,
-        "STATUSWATCH_NAMESPACE": namespace,
-        "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
-        "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
-        "STATUSWATCH_BEAT_SCHEDULE": str(tmp_path / "beat-schedule"),
-        "FLOWER_PORT": str(flower_port),
-        "FLOWER_BASIC_AUTH": ":".join(AUTH),
-    }
+    env = deployment_env(
+        namespace,
+        accounts,
+        STATUSWATCH_BEAT_SCHEDULE=str(tmp_path / "beat-schedule"),
+        FLOWER_PORT=str(flower_port),
+        FLOWER_BASIC_AUTH=":".join(AUTH),
+    )
     env_file = tmp_path / "statuswatch.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     running = Honcho(tmp_path, env_file, namespace, ["worker", "beat", "flower"])

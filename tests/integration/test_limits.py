@@ -74,7 +74,8 @@ def run_four_workers(tmp_path: Path, namespace: str, simulator: SimulatorClient,
     # what is not allowed yet stays on the schedule or is re-sent, never slept on.
     assert counters["checks"] == 500
     assert elapsed >= len(ids) / 20 - 0.5, f"50 checks per token at 20/s cannot take {elapsed:.1f} s"
-    assert max(runtimes) <= latency_s + 0.1, f"a check waited: {max(runtimes):.3f} s; slowest {sorted(runtimes)[-8:]}, over 0.1 s at {[i for i, r in enumerate(runtimes) if r > 0.1]} of {len(runtimes)}"
+    slow = [i for i, r in enumerate(runtimes) if r > latency_s + 0.1]
+    assert not slow, f"checks waited: {sorted(runtimes)[-8:]} s, at {slow} of {len(runtimes)}"
 
 
 def test_a_429_window_backs_the_fleet_off_and_it_recovers(
@@ -107,7 +108,7 @@ def test_a_429_window_backs_the_fleet_off_and_it_recovers(
     assert throttled >= 1
     # Without the fleet-wide cool-down every check of every tracker would have hit the 429
     # for two seconds; with it, each cool-down lets only the requests already in flight through.
-    assert counters["rate_limited"] == throttled
+    assert sum(n for name, n in counters.items() if name.endswith(":throttled")) == throttled
     assert throttled <= 4 * 32, throttled
     assert counters.get("deferrals:cooldown", 0) >= 1
 
@@ -128,8 +129,10 @@ def test_a_revoked_token_pauses_its_account_only(tmp_path: Path, namespace: str,
         deployment.start_worker()
         deployment.start_beat()
         deployment.wait_for(
-            lambda: all(t and t.outcome.value == "settled" for t in deployment.trackers("wamm", "a0", ids).values())
-            and deployment.store.stats().get("pauses:a1", 0) >= 1,
+            lambda: (
+                all(t and t.outcome.value == "settled" for t in deployment.trackers("wamm", "a0", ids).values())
+                and deployment.store.stats().get("pauses:a1", 0) >= 1
+            ),
             30,
             "the good account's trackers settled and the revoked one paused",
         )

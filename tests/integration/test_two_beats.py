@@ -39,7 +39,9 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
             deployment.track(provider="wamm", account="shop", msg_id=m)
         deployment.wait_all_finished(100, 60)
         deployment.wait_for(
-            lambda: all(deployment.log(b).count("Sending due task statuswatch.housekeeping") >= 3 for b in ("beat1", "beat2")),
+            lambda: all(
+                deployment.log(b).count("Sending due task statuswatch.housekeeping") >= 3 for b in ("beat1", "beat2")
+            ),
             15,
             "both beats to publish housekeeping three times",
         )

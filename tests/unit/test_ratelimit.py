@@ -6,7 +6,6 @@ rather than sleeping."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import fakeredis
 import pytest
@@ -23,13 +22,9 @@ WINDOW_US = round(1e6 * (1 + MARGIN))
 INTERVAL_US = WINDOW_US // 20
 
 
-@pytest.fixture(params=["real", "fake"])
-def limiter(request: pytest.FixtureRequest, namespace: str) -> Iterator[Limiter]:
-    if request.param == "real":
-        client = request.getfixturevalue("real_redis")
-    else:
-        client = fakeredis.FakeRedis(decode_responses=True)
-    yield Limiter(client, Keys(namespace), default_rate=Rate(5, 1), margin=MARGIN)
+@pytest.fixture
+def limiter(either_redis: redis.Redis, namespace: str) -> Limiter:
+    return Limiter(either_redis, Keys(namespace), default_rate=Rate(5, 1), margin=MARGIN)
 
 
 def now_us(client: redis.Redis) -> int:
@@ -45,7 +40,11 @@ def test_the_first_request_is_granted_and_the_next_one_is_paced(limiter: Limiter
     assert not second.allowed and second.reason == "rate"
     # it may come EARLY of an interval before its slot (first grant + one interval), not sooner
     allowed_from = first.granted_at_us + INTERVAL_US * (1 - EARLY)
-    assert (allowed_from - after) / 1e6 - 0.001 <= second.retry_after_s <= (allowed_from - first.granted_at_us) / 1e6 + 0.001
+    assert (
+        (allowed_from - after) / 1e6 - 0.001
+        <= second.retry_after_s
+        <= (allowed_from - first.granted_at_us) / 1e6 + 0.001
+    )
 
 
 def test_a_window_holding_k_grants_denies_until_the_oldest_leaves_it(limiter: Limiter) -> None:
