@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import pytest
 
 from worker.simulator.model import Message, Registry, Traffic, reached
@@ -128,6 +131,7 @@ def test_limits_by_provider_method_and_credential_override():
     [
         {"latency": 1},
         {"fault_5xx": 1.5},
+        {"fault_5xx": 0.6, "fault_timeout": 0.3, "fault_malformed": 0.2},
         {"latency_s": -1},
         {"rate_limits": {"wamm": 0.5}},
         {"rate_limits": {"whatsapp": 1}},
@@ -140,6 +144,15 @@ def test_a_bad_config_change_raises_and_changes_nothing(changes):
     with pytest.raises(ValueError):
         policy.prepare({"latency_s": 1.0, **changes}, now=0.0)
     assert policy.config.latency_s == 0.0
+
+
+def test_fault_rates_above_one_in_total_are_refused_naming_each_rate():
+    policy = Policy()
+    policy.apply(policy.prepare({"fault_5xx": 0.7, "fault_timeout": 0.2}, now=0.0))
+    policy.apply(policy.prepare({"fault_malformed": 0.1}, now=0.0))  # 1 in total: still allowed
+    with pytest.raises(ValueError, match=r"fault_timeout 0\.2 \+ fault_5xx 0\.7 \+ fault_malformed 0\.2 = 1\.1"):
+        policy.prepare({"fault_malformed": 0.2}, now=0.0)  # merged over the current config
+    assert policy.config.fault_malformed == 0.1
 
 
 def test_a_throttle_lasts_for_its_window():
@@ -167,3 +180,20 @@ def test_the_seed_makes_faults_reproducible():
     first = draws()
     assert first == draws()
     assert set(first) == {"5xx", None}
+
+
+def test_each_fault_rate_is_the_share_of_requests_that_get_that_fault():
+    rates = {"timeout": 0.05, "5xx": 0.2, "malformed": 0.05}
+    draws = 40_000
+    policy = Policy()
+    changes = {f"fault_{kind}": rate for kind, rate in rates.items()}
+    policy.apply(policy.prepare({**changes, "seed": 11}, now=0.0))
+    seen = Counter(policy.draw_fault() for _ in range(draws))
+    # off by more than four standard errors (0.004 at 5 %, 0.008 at 20 %); drawing each fault
+    # only when the ones before it missed gives 5xx 19 % and malformed 3.8 %
+    off = {
+        kind: seen[kind] / draws
+        for kind, rate in {**rates, None: 1.0 - sum(rates.values())}.items()
+        if abs(seen[kind] / draws - rate) > 4 * math.sqrt(rate * (1 - rate) / draws)
+    }
+    assert off == {}

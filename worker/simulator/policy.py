@@ -14,6 +14,8 @@ from .model import PROVIDERS
 
 #: the `/_sim/config` keys that are plain settings (`throttle` and `credentials` have effects)
 FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed")
+#: rates that add up to 1 in decimal may exceed it by a rounding error in binary
+ROUNDING = 1e-9
 DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s")
 CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded")
 
@@ -34,6 +36,14 @@ class Config:
     unauthorized: frozenset[str] = frozenset()
     quota_exceeded: frozenset[str] = frozenset()
     seed: int | None = None
+
+    def faults(self) -> tuple[tuple[str, str, float], ...]:
+        """(fault, config key, rate), in the order `draw_fault` lays their intervals on [0, 1)."""
+        return (
+            ("timeout", "fault_timeout", self.fault_timeout),
+            ("5xx", "fault_5xx", self.fault_5xx),
+            ("malformed", "fault_malformed", self.fault_malformed),
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,7 +75,9 @@ class Policy:
                 throttles.update(_throttles(value, now))
             else:
                 settings[key] = _setting(key, value)
-        return Change(replace(self.config, **settings), throttles, "seed" in settings)
+        config = replace(self.config, **settings)
+        _check_fault_total(config)
+        return Change(config, throttles, "seed" in settings)
 
     def apply(self, change: Change) -> None:
         self.config = change.config
@@ -91,14 +103,20 @@ class Policy:
         return buckets
 
     def draw_fault(self) -> str | None:
-        """ "timeout", "5xx", "malformed" or None, drawn per request with the seeded RNG."""
-        config, rng = self.config, self.rng
-        if config.fault_timeout and rng.random() < config.fault_timeout:
-            return "timeout"
-        if config.fault_5xx and rng.random() < config.fault_5xx:
-            return "5xx"
-        if config.fault_malformed and rng.random() < config.fault_malformed:
-            return "malformed"
+        """ "timeout", "5xx", "malformed" or None, drawn per request with the seeded RNG.
+
+        One roll split into consecutive intervals, so each `fault_*` is the share of requests
+        that get that fault. No roll while all rates are 0: the RNG sequence stays as it was.
+        """
+        faults = self.config.faults()
+        if not any(rate for _, _, rate in faults):
+            return None
+        roll = self.rng.random()
+        upper = 0.0
+        for fault, _, rate in faults:
+            upper += rate
+            if roll < upper:
+                return fault
         return None
 
     def latency_s(self) -> float:
@@ -127,6 +145,15 @@ def _setting(key: str, value: Any) -> Any:
     if key == "seed":
         return None if value is None else int(_number(key, value))
     raise ValueError(f"unknown config key {key!r}")
+
+
+def _check_fault_total(config: Config) -> None:
+    """Each fault rate is a share of all requests, so together they are at most 1."""
+    faults = config.faults()
+    total = sum(rate for _, _, rate in faults)
+    if total > 1.0 + ROUNDING:
+        terms = " + ".join(f"{key} {rate:g}" for _, key, rate in faults)
+        raise ValueError(f"fault rates add up to more than 1: {terms} = {total:g}")
 
 
 def _throttles(value: Any, now: float) -> dict[str, float]:
