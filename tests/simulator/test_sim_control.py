@@ -109,6 +109,7 @@ def test_fault_5xx_answers_an_html_server_error(sim, loaded, http):
     for response in (wamm(sim, http) for _ in range(10)):
         assert response.status_code in (500, 502, 503)
         assert response.headers["Content-Type"].startswith("text/html")
+    assert loaded.stats()["faults"] == {"5xx": 10}
 
 
 def test_fault_malformed_answers_200_with_a_body_that_does_not_parse(sim, loaded, http):
@@ -117,6 +118,8 @@ def test_fault_malformed_answers_200_with_a_body_that_does_not_parse(sim, loaded
         assert response.status_code == 200
         with pytest.raises(requests.JSONDecodeError):
             response.json()
+    stats = loaded.stats()
+    assert (stats["responses"], stats["faults"]) == ({"200": 10}, {"malformed": 10})
 
 
 def test_fault_timeout_holds_the_request_then_closes_unanswered(sim, loaded, http):
@@ -125,13 +128,15 @@ def test_fault_timeout_holds_the_request_then_closes_unanswered(sim, loaded, htt
     with pytest.raises(requests.ConnectionError):
         wamm(sim, http)
     assert time.monotonic() - started >= 0.2
-    assert loaded.stats()["responses"] == {"timeout": 1}
+    stats = loaded.stats()
+    assert (stats["responses"], stats["faults"]) == ({"timeout": 1}, {"timeout": 1})
 
 
 def test_faults_hit_only_admitted_requests(sim, loaded, http):
     loaded.configure(fault_5xx=1.0, rate_limits={"wamm": 1})
     first, second = statuses(wamm(sim, http) for _ in range(2))
     assert (first >= 500, second) == (True, 429)
+    assert loaded.stats()["faults"] == {"5xx": 1}
 
 
 def test_in_flight_counts_a_request_held_by_latency(sim, loaded, http):
@@ -175,6 +180,7 @@ def test_reset_forgets_messages_stats_and_config(sim, loaded, http):
         "by_credential": {},
         "max_per_second": {},
         "responses": {},
+        "faults": {},
         "in_flight": 0,
         "in_flight_max": 0,
     }
@@ -193,6 +199,7 @@ def test_configure_merges(loaded):
     [
         {"no_such_key": 1},
         {"fault_5xx": 2},
+        {"fault_5xx": 0.8, "fault_malformed": 0.3},  # together more than every request
         {"credentials": [{"provider": "wbiztool", "credential": "K"}]},  # no client_id
     ],
 )
@@ -201,6 +208,13 @@ def test_a_bad_config_change_is_400_and_applies_nothing(loaded, bad):
     with pytest.raises(SimulatorError, match="HTTP 400"):
         loaded.configure(latency_s=0.5, **bad)
     assert loaded.configure() == before
+
+
+def test_fault_rates_above_one_in_total_are_400_naming_the_rates(loaded):
+    loaded.configure(fault_5xx=0.8)
+    with pytest.raises(SimulatorError, match=r"fault rates add up to more than 1: .*fault_malformed 0\.3"):
+        loaded.configure(fault_malformed=0.3)
+    assert loaded.configure()["fault_malformed"] == 0.0
 
 
 def test_a_bad_message_batch_adds_nothing(sim, control, http):

@@ -97,6 +97,8 @@ class Simulator:
             if wait_s is not None:
                 return gateways.too_many(call.provider, wait_s if policy.config.retry_after else None)
         fault = policy.draw_fault()
+        if fault is not None:
+            self.traffic.faults[fault] += 1
         if fault == "timeout":
             return HOLD
         if fault == "5xx":

@@ -207,12 +207,14 @@ def _life(steps: Any) -> Life:
 
 
 class Traffic:
-    """Request counters and exact sliding one-second windows of admitted requests."""
+    """Request counters, injected faults and exact sliding one-second windows of admitted requests."""
 
     def __init__(self) -> None:
         self.total = 0
         self.by_credential: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.responses: Counter[str] = Counter()
+        #: injected faults by kind: a malformed body is a 200 in `responses`, so only this counts it
+        self.faults: Counter[str] = Counter()
         self.max_per_second: defaultdict[str, dict[str, int]] = defaultdict(dict)
         self.in_flight = 0
         self.in_flight_max = 0
@@ -271,6 +273,7 @@ class Traffic:
             "by_credential": {c: dict(m) for c, m in self.by_credential.items()},
             "max_per_second": {c: dict(m) for c, m in self.max_per_second.items()},
             "responses": dict(self.responses),
+            "faults": dict(self.faults),
             "in_flight": self.in_flight,
             "in_flight_max": self.in_flight_max,
         }
