@@ -95,7 +95,8 @@ def test_greenapi_chat_message_status_post_and_wbiztool(
             wbiz("902", [[2, 0.1]], error="Invalid phone number"),
         ]
     )
-    deployment = Deployment(tmp_path, namespace, all_accounts(simulator.url))
+    # no batch sync during the test: a chat message can only settle through its own getMessage
+    deployment = Deployment(tmp_path, namespace, all_accounts(simulator.url), STATUSWATCH_SYNC_EVERY_S="3600")
     try:
         deployment.start_worker()
         deployment.start_beat()
@@ -114,14 +115,18 @@ def test_greenapi_chat_message_status_post_and_wbiztool(
     finally:
         deployment.stop()
 
-    assert (chat.state.value, chat.outcome.value) == ("read", "settled")
+    assert (chat.state.value, chat.outcome.value, chat.raw_state) == ("read", "settled", "read")
     assert (no_account.state.value, no_account.raw_state) == ("failed", "noAccount")
     assert (post.state.value, post.outcome.value) == ("delivered", "settled")
-    assert post.as_json()["detail"] == {"79000000001@c.us": "read", "79000000002@c.us": "delivered"}
+    assert post.as_json()["detail"] == {"79000000001@c.us": "read", "79000000002@c.us": "delivered"}  # per viewer
     assert (sent.state.value, sent.outcome.value) == ("sent", "settled")  # WBizTool's ceiling
     assert (failed.state.value, failed.raw_state) == ("failed", "2")
     assert failed.as_json()["detail"] == {"error": "Invalid phone number"}
-    assert simulator.stats()["by_credential"][GREEN_INSTANCE].get("getMessage", 0) >= 2
+    green_calls = simulator.stats()["by_credential"][GREEN_INSTANCE]
+    asked = simulator.requests_by_message()[GREEN_INSTANCE]
+    assert green_calls.get("lastOutgoingMessages", 0) == 0, green_calls
+    assert set(asked["getMessage"]) == {"BAE5CHAT0001", "BAE5CHAT0002"}
+    assert set(asked["getStatusStatistic"]) == {"BAE5POST0001"}
 
 
 def test_every_tracker_right_under_faults(tmp_path: Path, namespace: str, simulator: SimulatorClient) -> None:
@@ -176,5 +181,7 @@ def test_every_tracker_right_under_faults(tmp_path: Path, namespace: str, simula
         if (t.state.value, t.outcome.value) != expected[tid]
     }
     assert wrong == {}
-    responses = simulator.stats()["responses"]
+    stats = simulator.stats()
+    assert set(stats["faults"]) == {"timeout", "5xx", "malformed"}, stats["faults"]  # each injected at least once
+    responses = stats["responses"]
     assert responses.get("timeout", 0) > 0 and sum(int(k) >= 500 for k in responses if k.isdigit()) > 0
