@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,12 +27,13 @@ class Stub:
     requests: list[Seen] = field(default_factory=list)
 
 
-Handler = Callable[[Seen], tuple[int, Any]]
+#: ``(status, body)`` or ``(status, body, headers)``
+Handler = Callable[[Seen], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
 
 @contextmanager
 def stub_server(handler: Handler) -> Iterator[Stub]:
-    """Serve ``handler(request) -> (status, body)`` on a loopback port; body dict/list → JSON."""
+    """Serve ``handler(request) -> (status, body[, headers])`` on a loopback port; body dict/list → JSON."""
     stub = Stub(url="")
 
     class Request(BaseHTTPRequestHandler):
@@ -38,9 +41,11 @@ def stub_server(handler: Handler) -> Iterator[Stub]:
             length = int(self.headers.get("Content-Length") or 0)
             seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length))
             stub.requests.append(seen)
-            status, body = handler(seen)
+            status, body, *extra = handler(seen)
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
+            for name, value in (extra[0] if extra else {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -60,3 +65,21 @@ def stub_server(handler: Handler) -> Iterator[Stub]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+#: kinds of a 429's ``Retry-After`` that the adapters' tests try
+RETRY_AFTER_KINDS = ("seconds", "http-date", "absent", "unreadable")
+
+
+def retry_after(kind: str) -> tuple[dict[str, str], tuple[float, float] | None]:
+    """Headers of a 429 and the bounds of the delay its error must carry (None: no delay given,
+    the worker's ``STATUSWATCH_RATE_COOLDOWN_S`` applies). A date is whole seconds, so 120 s
+    ahead reads as a little under 120 s."""
+    if kind == "seconds":
+        return {"Retry-After": "7"}, (7.0, 7.0)
+    if kind == "http-date":
+        when = datetime.now(UTC) + timedelta(seconds=120)
+        return {"Retry-After": format_datetime(when, usegmt=True)}, (100.0, 120.0)
+    if kind == "absent":
+        return {}, None
+    return {"Retry-After": "soon"}, None

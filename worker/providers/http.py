@@ -7,9 +7,11 @@ Adapters get ``(status, parsed JSON)`` back or one of the project's errors, rais
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.request import getproxies
@@ -42,6 +44,8 @@ def _session() -> requests.Session:
 class Reply:
     status: int
     body: Any
+    #: a 4xx body that is not JSON, redacted and cut to 200 characters ("" otherwise)
+    text: str = ""
 
 
 class Http:
@@ -80,8 +84,9 @@ class Http:
             body = response.json()
         except (ValueError, json.JSONDecodeError):
             if 400 <= response.status_code < 500:
-                # A refusal (401 "Unauthorized", an HTML 404) says what it means by its status.
-                return Reply(response.status_code, None)
+                # A refusal (401 "Unauthorized", an HTML 404) says what it means by its status;
+                # its text is kept for the adapters that read words out of it.
+                return Reply(response.status_code, None, self.redact(response.text[:200]))
             raise TransientError(
                 f"{where}: HTTP {response.status_code} with a body that is not JSON ({len(response.content)} bytes)",
                 provider=self.provider,
@@ -93,16 +98,21 @@ def _path(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
+def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date, counted from ``now_s``, epoch
+    seconds, default the wall clock), None when absent or unreadable: the caller's default applies."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    if when.tzinfo is None:  # "-0000": RFC 5322 says UTC, of unknown local zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now_s is None else now_s))
