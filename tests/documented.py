@@ -4,11 +4,17 @@ The adapter contract tests (tests/unit/test_wamm.py, test_wbiztool.py, test_gree
 serve these bodies; tests/simulator/test_sim_documented.py checks that the simulator answers
 in the same shape. So adapter and simulator are both held to the documents, and cannot
 drift into agreeing with each other instead.
+
+Where a document gives only part of a body (a status table, an error text), the rest is
+the shape of its nearest documented sibling, and the comment says so.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+# ---------------------------------------------------------------- WAMM.chat (REFERENCE §1)
 
 # [seed 000] wamm-msg_state.txt "Success Response" (msg_id comes back as a string)
 WAMM_MSG_STATE: dict[str, Any] = {
@@ -16,19 +22,30 @@ WAMM_MSG_STATE: dict[str, Any] = {
     "msg_data": {"msg_id": "1234567", "phone": "79001234567", "state": "viewed"},
 }
 
-# [seed 001] wamm-msg_get_last.txt "Success Response", first (outgoing) item
+# [seed 001] wamm-msg_get_last.txt "Success Response", both items: one outgoing (from_me "1"),
+# one incoming (from_me "0", state "received")
 WAMM_MSG_GET_LAST: dict[str, Any] = {
     "err": 0,
     "msg_data": [
         {"msg_id": "1234567", "from_me": "1", "phone": "79001234567", "chat_name": "Ivan Petrov",
          "tip_msg": "textMessage", "msg_text": "Good afternoon!", "msg_link": None,
          "date_ins": "2023-05-24 19:52:00", "date_upd": "2023-05-24 19:52:22", "state": "delivered"},
+        {"msg_id": "1234566", "from_me": "0", "phone": "79001234567", "chat_name": "Ivan Petrov",
+         "tip_msg": "textMessage", "msg_text": "Hello!", "msg_link": None,
+         "date_ins": "2023-05-24 19:50:15", "date_upd": "2023-05-24 19:50:15", "state": "received"},
     ],
 }  # fmt: skip
 
-# [seed 000] / [seed 001] "Possible Errors": err strings inside HTTP 200
-WAMM_ERROR_NOT_FOUND: dict[str, Any] = {"err": "msg not be"}
-WAMM_ERROR_TOKEN: dict[str, Any] = {"err": "token fail"}
+# [seed 000] and [seed 001] "Possible Errors": each an ``err`` string inside HTTP 200 (the
+# seeds' PHP samples read ``$json_response['err']``; REFERENCE §1.1)
+WAMM_TOKEN_FAIL: dict[str, Any] = {"err": "token fail"}  # [seed 000], [seed 001]
+WAMM_ACC_NOT_AUTHORIZED: dict[str, Any] = {"err": "acc not authorized"}  # [seed 000], [seed 001]
+WAMM_MSG_ID_FAIL: dict[str, Any] = {"err": "msg_id fail"}  # [seed 000] bad message id
+WAMM_MSG_NOT_BE: dict[str, Any] = {"err": "msg not be"}  # [seed 000] message not found
+WAMM_COL_FAIL: dict[str, Any] = {"err": "col fail or more 100"}  # [seed 001] bad count
+WAMM_MSGS_NOT_BE: dict[str, Any] = {"err": "msgs not be"}  # [seed 001] no messages found
+
+# ------------------------------------------------------------------ WBizTool (REFERENCE §2)
 
 # [seed 002] "Response (Success)" and "Response (Failed)"
 WBIZ_SENT: dict[str, Any] = {"status": 1, "status_text": "Sent", "message": "connected"}
@@ -38,10 +55,34 @@ WBIZ_FAILED: dict[str, Any] = {
     "message": "connected",
     "error": "Invalid phone number",
 }
-# [pypi wbiztool-client 1.1.0 client.py] unknown id: status 0 with message "Unknown message id"
-WBIZ_UNKNOWN: dict[str, Any] = {"status": 0, "status_text": "", "message": "Unknown message id"}
-# [pypi wbiztool-client 1.1.0 tests] bad credentials: HTTP 400
+# [seed 002] status table "0=Pending, 3=Cancelled, 4=Expired", in the shape of "Response (Success)"
+WBIZ_PENDING: dict[str, Any] = {"status": 0, "status_text": "Pending", "message": "connected"}
+WBIZ_CANCELLED: dict[str, Any] = {"status": 3, "status_text": "Cancelled", "message": "connected"}
+WBIZ_EXPIRED: dict[str, Any] = {"status": 4, "status_text": "Expired", "message": "connected"}
+# [pypi wbiztool-client 1.1.0 tests] the client's fixture for a queued message
+WBIZ_CREATED: dict[str, Any] = {"message": "Created", "status": 0, "status_text": "Created", "error": ""}
+# [pypi wbiztool-client 1.1.0 client.py docstring] unknown id: status 0 with message "Unknown message id"
+WBIZ_UNKNOWN: dict[str, Any] = {"status": 0, "message": "Unknown message id"}
+# [pypi wbiztool-client 1.1.0 tests] bad credentials: HTTP 400 (the client docstring also names 403)
 WBIZ_AUTH_ERROR: dict[str, Any] = {"status": 0, "message": "Auth Error: invalid api key"}
+# [pypi wbiztool-client 1.1.0 tests] invalid input: HTTP 400
+WBIZ_INVALID_PHONE: dict[str, Any] = {"status": 0, "message": "Invalid phone number"}
+# [pypi wbiztool-client 1.1.0 tests] daily send limit: HTTP 429 (a mock fixture, unconfirmed live)
+WBIZ_DAILY_LIMIT: dict[str, Any] = {
+    "status": 0,
+    "code": "daily_limit_reached",
+    "message": "Daily limit reached",
+    "msg_id": 5,
+}
+# [pypi wbiztool-client 1.1.0 tests] logical refusals inside HTTP 200 (REFERENCE §2.5), one each
+WBIZ_INVALID_CLIENT: dict[str, Any] = {"status": 0, "message": "Invalid whatsapp client"}
+WBIZ_BAD_SCHEDULE: dict[str, Any] = {"status": 0, "message": "Scheduled date & time is not in valid format"}
+WBIZ_HIGHER_SUBSCRIPTION: dict[str, Any] = {"status": 0, "message": "Higher Subscription Required"}
+WBIZ_AUTH_ERROR_2: dict[str, Any] = {"status": 0, "message": "Auth Error 2"}
+# [pypi wbiztool-client 1.1.0 client.py + tests] POST /me/ (REFERENCE §2.4; the name is illustrative)
+WBIZ_ME: dict[str, Any] = {"status": 1, "message": "Okay", "name": "Shop"}
+
+# ----------------------------------------------------------------- GREEN-API (REFERENCE §3)
 
 # [seed 003] getStatusStatistic "Response body example" (its trailing commas removed: not JSON)
 GREEN_STATUS_STATISTIC: list[dict[str, Any]] = [
@@ -55,6 +96,50 @@ GREEN_GET_MESSAGE: dict[str, Any] = {
     "chatId": "79001234567@c.us", "textMessage": "hi", "statusMessage": "read", "sendByApi": True,
 }  # fmt: skip
 
+# [doc https://green-api.org.il/en/docs/api/journals/LastOutgoingMessages] (REFERENCE §3.3): an
+# array of outgoing entries, the fields of its response-parameter table (type, idMessage,
+# timestamp = time of the last action, statusMessage, typeMessage, chatId, textMessage,
+# sendByApi). The stored copy shows no example body: ids, texts and times are illustrative.
+GREEN_LAST_OUTGOING: list[dict[str, Any]] = [
+    {"type": "outgoing", "idMessage": "BAE5F4886F6F2D05", "timestamp": 1587129319, "typeMessage": "textMessage",
+     "chatId": "79001234567@c.us", "textMessage": "hi", "statusMessage": "read", "sendByApi": True},
+    {"type": "outgoing", "idMessage": "3EB0C767D097B7C7C030", "timestamp": 1587129377, "typeMessage": "textMessage",
+     "chatId": "11001234567@c.us", "textMessage": "hello", "statusMessage": "noAccount", "sendByApi": True},
+]  # fmt: skip
+
+# [doc GetStateInstance] (REFERENCE §3.4) ``{"stateInstance": ..}``
+GREEN_STATE_AUTHORIZED: dict[str, Any] = {"stateInstance": "authorized"}
+GREEN_STATE_NOT_AUTHORIZED: dict[str, Any] = {"stateInstance": "notAuthorized"}
+
+# [doc 466-error-example-body] (REFERENCE §3.5) both bodies as given, "..." included; note QUOTE_
+GREEN_QUOTA_466: dict[str, Any] = {
+    "invokeStatus": {"method": "checkwhatsapp", "used": 100, "total": 100, "status": "QUOTE_EXCEEDED",
+                     "description": "Monthly quota has been exceeded. ..."},
+}  # fmt: skip
+GREEN_CORRESPONDENTS_466: dict[str, Any] = {
+    "invokeStatus": {"method": "sendmessage", "used": 67, "total": 0, "status": "QUOTE_ALLOWED"},
+    "correspondentsStatus": {"method": "correspondents", "used": 3, "total": 3,
+                             "status": "CORRESPONDENTS_QUOTE_EXCEEDED", "description": "..."},
+}  # fmt: skip
+
+# [doc common-errors] (REFERENCE §3.5) HTTP 400 texts. The docs give the text only; the body
+# ``{"message": text}`` is an assumption (unconfirmed), the simulator's too.
+GREEN_400_STARTING: dict[str, Any] = {"message": "instance in starting process try later"}
+GREEN_400_NOT_AUTHORIZED: dict[str, Any] = {"message": "instance account not authorized"}
+GREEN_400_BAD_DATA: dict[str, Any] = {"message": "bad request data"}
+GREEN_400_VALIDATION: dict[str, Any] = {"message": "Validation failed"}
+GREEN_400_JSON: dict[str, Any] = {"message": "Unexpected token … in JSON"}
+GREEN_400_EXPIRED: dict[str, Any] = {"message": "Instance account is expired…"}
+GREEN_400_DELETED: dict[str, Any] = {"message": "Instance is deleted"}
+# [doc common-errors] (REFERENCE §3.5) statuses the docs name with their reason only; a plain-text
+# reason as the body is an assumption (unconfirmed), the simulator's too
+GREEN_401: bytes = b"Unauthorized"
+GREEN_403: bytes = b"Forbidden"
+GREEN_404: bytes = b"Not Found"
+GREEN_429: bytes = b"Too Many Requests"
+GREEN_499: bytes = b"Client Closed Request"
+GREEN_502: bytes = b"Bad Gateway"
+
 
 def shape(value: Any) -> Any:
     """The structure of a JSON value: keys and value types, list items by their first one."""
@@ -63,3 +148,8 @@ def shape(value: Any) -> Any:
     if isinstance(value, list):
         return [shape(value[0])] if value else []
     return type(value).__name__
+
+
+def item_shapes(values: list[Any]) -> set[str]:
+    """The distinct shapes of a list's items, as JSON text (keys sorted: their order means nothing)."""
+    return {json.dumps(shape(value), sort_keys=True) for value in values}

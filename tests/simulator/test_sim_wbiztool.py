@@ -78,7 +78,7 @@ def test_an_unknown_id_is_status_zero_with_a_message(sim, control, http, msg_id)
     control.add_messages([message("7", [[1, 0]], api_key="other-key"), message("1", [[1, 0]], invisible_s=5)])
     response = status(sim, http, msg_id)
     assert response.status_code == 200
-    assert response.json() == {"status": 0, "status_text": "", "message": "Unknown message id"}
+    assert response.json() == {"status": 0, "message": "Unknown message id"}
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,29 @@ import json
 import pytest
 
 from config import Account
-from tests.documented import GREEN_GET_MESSAGE
-from tests.stub import stub_server
+from tests.documented import (
+    GREEN_400_BAD_DATA,
+    GREEN_400_DELETED,
+    GREEN_400_EXPIRED,
+    GREEN_400_JSON,
+    GREEN_400_NOT_AUTHORIZED,
+    GREEN_400_STARTING,
+    GREEN_400_VALIDATION,
+    GREEN_401,
+    GREEN_403,
+    GREEN_404,
+    GREEN_429,
+    GREEN_499,
+    GREEN_502,
+    GREEN_CORRESPONDENTS_466,
+    GREEN_GET_MESSAGE,
+    GREEN_LAST_OUTGOING,
+    GREEN_QUOTA_466,
+    GREEN_STATE_AUTHORIZED,
+    GREEN_STATE_NOT_AUTHORIZED,
+    GREEN_STATUS_STATISTIC,
+)
+from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
 from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
@@ -18,8 +39,16 @@ from worker.simulator import Clock, start_in_thread
 from worker.states import Observation, State
 
 INSTANCE, TOKEN, CHAT = "7103000001", "d75b3a66/3749+42c5", "11001234567@c.us"
+QUOTED_TOKEN = "d75b3a66%2F3749%2B42c5"
 MESSAGE = MessageRef("BAE5F4886B1D6ABC", chat_id=CHAT)
 POST = MessageRef("BAE57C4EEC000000", kind="status_post")
+
+#: REFERENCE §3.4 status values -> canonical state; an empty or unknown one maps to nothing
+STATUSES = [
+    ("pending", State.PENDING), ("sent", State.SENT), ("delivered", State.DELIVERED), ("read", State.READ),
+    ("failed", State.FAILED), ("noAccount", State.FAILED), ("NoAccount", State.FAILED),
+    ("notInGroup", State.FAILED), ("yellowCard", State.FAILED), ("", None), ("brand-new", None),
+]  # fmt: skip
 
 
 def adapter(url: str, token: str = TOKEN):
@@ -32,20 +61,29 @@ def fetch(status: int, body: object, ref: MessageRef = MESSAGE):
         return adapter(stub.url).fetch(ref), stub.requests
 
 
+def recent(status: int, body: object, window_s: float = 86400):
+    with stub_server(lambda seen: (status, body)) as stub:
+        return adapter(stub.url).recent(window_s), stub.requests
+
+
 def journal_entry(status: str) -> dict[str, object]:
     # [doc journals/GetMessage] outgoing entry; statusMessage only for type=outgoing
     return {**GREEN_GET_MESSAGE, "idMessage": MESSAGE.msg_id, "chatId": CHAT, "statusMessage": status}
 
 
-@pytest.mark.parametrize(
-    ("raw", "state"),
-    [
-        # REFERENCE §3.4 status values
-        ("pending", State.PENDING), ("sent", State.SENT), ("delivered", State.DELIVERED), ("read", State.READ),
-        ("failed", State.FAILED), ("noAccount", State.FAILED), ("NoAccount", State.FAILED),
-        ("notInGroup", State.FAILED), ("yellowCard", State.FAILED), ("", None), ("brand-new", None),
-    ],
-)  # fmt: skip
+def viewers(statuses: list[str]) -> list[dict[str, object]]:
+    # [seed 003] the example's viewers, their statuses replaced (per viewer: sent / delivered / read)
+    return [{**GREEN_STATUS_STATISTIC[i % 2], "participant": f"7100000000{i}@c.us", "status": s}
+            for i, s in enumerate(statuses)]  # fmt: skip
+
+
+def test_the_documented_get_message_body() -> None:
+    observation, _ = fetch(200, GREEN_GET_MESSAGE)
+    # its timestamp is when the message was accepted, not its last change: no provider_ts
+    assert observation == Observation(State.READ, "read")
+
+
+@pytest.mark.parametrize(("raw", "state"), STATUSES)
 def test_every_documented_message_status(raw: str, state: State | None) -> None:
     observation, _ = fetch(200, journal_entry(raw))
     assert observation == Observation(state, raw)
@@ -57,32 +95,36 @@ def test_an_incoming_message_has_no_status() -> None:
     assert fetch(200, body)[0] == Observation(None, "")
 
 
-def test_status_post_is_as_far_as_its_least_advanced_viewer() -> None:
-    # [seed 003] response body example (trailing commas removed), second viewer made "delivered"
-    body = [
-        {"timestamp": 1587129319, "participant": "11001234567@c.us", "status": "read"},
-        {"timestamp": 1587129319, "participant": "71234567891@c.us", "status": "delivered"},
-    ]
+def test_the_documented_status_statistic_body() -> None:
+    observation, _ = fetch(200, GREEN_STATUS_STATISTIC, POST)
+    assert observation == Observation(
+        State.READ, "read", detail={"11001234567@c.us": "read", "71234567891@c.us": "read"}, provider_ts=1587129319.0
+    )
+
+
+def test_status_post_is_as_far_as_its_least_advanced_viewer_and_as_recent_as_its_latest() -> None:
+    first, second = GREEN_STATUS_STATISTIC
+    body = [first, {**second, "status": "delivered", "timestamp": 1587129400}]
     observation, _ = fetch(200, body, POST)
     assert observation == Observation(
-        State.DELIVERED, "delivered", detail={"11001234567@c.us": "read", "71234567891@c.us": "delivered"}
+        State.DELIVERED,
+        "delivered",
+        detail={"11001234567@c.us": "read", "71234567891@c.us": "delivered"},
+        provider_ts=1587129400.0,
     )
 
 
 @pytest.mark.parametrize(
     ("statuses", "expected"),
     [
-        (["read", "read"], Observation(State.READ, "read")),  # [seed 003] example as given
+        (["read", "read"], Observation(State.READ, "read")),
         (["sent", "read"], Observation(State.SENT, "sent")),
+        (["delivered", "read"], Observation(State.DELIVERED, "delivered")),
         (["read", "brand-new"], Observation(None, "brand-new")),
     ],
 )
 def test_every_documented_viewer_status(statuses: list[str], expected: Observation) -> None:
-    # [seed 003] per viewer: sent / delivered / read
-    body = [
-        {"timestamp": 1587129319, "participant": f"7100000000{i}@c.us", "status": s} for i, s in enumerate(statuses)
-    ]
-    observation, _ = fetch(200, body, POST)
+    observation, _ = fetch(200, viewers(statuses), POST)
     assert (observation.state, observation.raw) == (expected.state, expected.raw)
     assert observation.detail == {f"7100000000{i}@c.us": s for i, s in enumerate(statuses)}
 
@@ -92,31 +134,54 @@ def test_status_post_without_viewers() -> None:
     assert fetch(200, [], POST)[0] == Observation(None, "")
 
 
-QUOTA_466 = {  # [doc 466-error-example-body] note the spelling QUOTE_
-    "invokeStatus": {"method": "getmessage", "used": 100, "total": 100, "status": "QUOTE_EXCEEDED",
-                     "description": "Monthly quota has been exceeded. ..."}
-}  # fmt: skip
+def test_the_documented_last_outgoing_messages_body() -> None:
+    items, _ = recent(200, GREEN_LAST_OUTGOING)
+    assert items == [
+        ("BAE5F4886F6F2D05", Observation(State.READ, "read", provider_ts=1587129319.0)),
+        ("3EB0C767D097B7C7C030", Observation(State.FAILED, "noAccount", provider_ts=1587129377.0)),
+    ]
+
+
+@pytest.mark.parametrize(("raw", "state"), STATUSES)
+def test_every_documented_status_in_last_outgoing_messages(raw: str, state: State | None) -> None:
+    items, _ = recent(200, [{**GREEN_LAST_OUTGOING[0], "statusMessage": raw}])
+    assert items == [("BAE5F4886F6F2D05", Observation(state, raw, provider_ts=1587129319.0))]
+
+
+def test_last_outgoing_messages_skips_entries_without_an_id() -> None:
+    entry = GREEN_LAST_OUTGOING[0]
+    items, _ = recent(200, [{k: v for k, v in entry.items() if k != "idMessage"}, "junk", {**entry, "timestamp": None}])
+    assert items == [("BAE5F4886F6F2D05", Observation(State.READ, "read"))]
 
 
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
         # REFERENCE §3.5 common errors
-        (401, b"Unauthorized", AccountError),  # wrong apiTokenInstance, body not JSON
+        (401, GREEN_401, AccountError),  # wrong apiTokenInstance, body not JSON
         (401, {"message": "Unauthorized"}, AccountError),
-        (403, b"Forbidden", AccountError),  # wrong idInstance
-        (466, QUOTA_466, AccountError),
-        (400, {"message": "instance account not authorized"}, AccountError),
-        (400, {"message": "Instance account is expired"}, AccountError),
-        (400, {"message": "Instance is deleted"}, AccountError),
-        (400, {"message": "instance in starting process try later"}, TransientError),
+        (403, GREEN_403, AccountError),  # wrong idInstance
+        (466, GREEN_QUOTA_466, AccountError),  # monthly quota: do not retry
+        (466, GREEN_CORRESPONDENTS_466, AccountError),  # correspondents quota, the method's still allowed
+        (400, GREEN_400_NOT_AUTHORIZED, AccountError),
+        (400, GREEN_400_EXPIRED, AccountError),
+        (400, GREEN_400_DELETED, AccountError),
+        (400, GREEN_400_STARTING, TransientError),
+        # "fix request": our request for this message is wrong, which is not "not found"
+        (400, GREEN_400_BAD_DATA, MessageError),
+        (400, GREEN_400_VALIDATION, MessageError),
+        (400, GREEN_400_JSON, MessageError),
+        (400, {"message": "Unexpected token } in JSON at position 42"}, MessageError),
+        (400, b"Validation failed", MessageError),  # the same words in a body that is not JSON
+        (400, b"instance account not authorized", AccountError),
+        (400, {"message": "something new"}, MessageError),
         # unconfirmed shape: what the simulator answers for an unknown id
         (400, {"message": "message not found"}, NotFound),
-        (404, b"Not Found", TransientError),  # wrong verb or an instance-side bug (issues#926)
+        (404, GREEN_404, TransientError),  # wrong verb or an instance-side bug (issues#926)
         (404, {"message": "Not Found"}, TransientError),
-        (429, b"Too Many Requests", RateLimited),
-        (499, b"Client Closed Request", TransientError),
-        (502, b"Bad Gateway", TransientError),
+        (429, GREEN_429, RateLimited),
+        (499, GREEN_499, TransientError),
+        (502, GREEN_502, TransientError),
         (200, None, TransientError),  # [doc] a `null` body
         (200, b"<html>maintenance</html>", TransientError),
     ],
@@ -125,14 +190,35 @@ def test_every_documented_error(status: int, body: object, error: type[Exception
     with pytest.raises(error) as caught:
         fetch(status, body)
     assert type(caught.value) is error
-    assert TOKEN not in str(caught.value) and "d75b3a66%2F" not in str(caught.value)
+    assert TOKEN not in str(caught.value) and QUOTED_TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (GREEN_QUOTA_466, "QUOTE_EXCEEDED"),
+        (GREEN_CORRESPONDENTS_466, "CORRESPONDENTS_QUOTE_EXCEEDED"),
+        (b"quota", "quota"),
+    ],
+)
+def test_a_466_says_which_quota_is_exceeded(body: object, says: str) -> None:
+    with pytest.raises(AccountError) as caught:
+        fetch(466, body)
+    assert f"HTTP 466 {says!r}" in str(caught.value)
+
+
+@pytest.mark.parametrize("body", [GREEN_400_BAD_DATA, GREEN_400_VALIDATION, GREEN_400_JSON])
+def test_a_refused_request_says_so(body: dict[str, str]) -> None:
+    with pytest.raises(MessageError) as caught:
+        fetch(400, body)
+    assert body["message"] in str(caught.value) and "refused the request for this message" in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        (400, {"message": "bad request data"}, MessageError),
-        (401, b"Unauthorized", AccountError),
+        (400, GREEN_400_BAD_DATA, MessageError),
+        (401, GREEN_401, AccountError),
         (200, {"not": "a list"}, TransientError),
         (200, ["not an object"], TransientError),
     ],
@@ -143,27 +229,107 @@ def test_status_post_errors(status: int, body: object, error: type[Exception]) -
     assert type(caught.value) is error
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, GREEN_401, AccountError),
+        (403, GREEN_403, AccountError),
+        (466, GREEN_QUOTA_466, AccountError),
+        (400, GREEN_400_NOT_AUTHORIZED, AccountError),
+        (400, GREEN_400_STARTING, TransientError),
+        (400, GREEN_400_BAD_DATA, MessageError),
+        (200, None, TransientError),
+        (200, {"not": "a list"}, TransientError),
+    ],
+)
+def test_last_outgoing_messages_errors(status: int, body: object, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        recent(status, body)
+    assert type(caught.value) is error
+    assert TOKEN not in str(caught.value) and QUOTED_TOKEN not in str(caught.value)
+
+
 @pytest.mark.parametrize("ref", [MessageRef("BAE5"), MessageRef("BAE5", chat_id=CHAT, kind="call")])
 def test_a_message_without_chat_or_of_an_unknown_kind_is_refused_without_asking(ref: MessageRef) -> None:
     with pytest.raises(MessageError):
         fetch(200, journal_entry("sent"), ref)
 
 
+def no_token_outside_the_path(seen) -> bool:
+    return not any(TOKEN in v or QUOTED_TOKEN in v for v in seen.headers.values()) and (
+        TOKEN.encode() not in seen.body and QUOTED_TOKEN.encode() not in seen.body
+    )
+
+
 def test_get_message_request_shape_token_only_in_the_path() -> None:
+    # [doc journals/GetMessage] POST …/getMessage/{token} with {"chatId", "idMessage"}
     _, [seen] = fetch(200, journal_entry("sent"))
     assert seen.method == "POST"
-    assert seen.path == f"/waInstance{INSTANCE}/getMessage/d75b3a66%2F3749%2B42c5"
+    assert seen.path == f"/waInstance{INSTANCE}/getMessage/{QUOTED_TOKEN}"
     assert seen.headers["Content-Type"] == "application/json"
     assert json.loads(seen.body) == {"chatId": CHAT, "idMessage": MESSAGE.msg_id}
-    assert not any(TOKEN in v for v in seen.headers.values()) and TOKEN.encode() not in seen.body
+    assert no_token_outside_the_path(seen)
 
 
 def test_get_status_statistic_request_shape() -> None:
+    # [seed 003] GET …/getStatusStatistic/{token}?idMessage=
     _, [seen] = fetch(200, [], POST)
     assert seen.method == "GET"
-    assert seen.path == f"/waInstance{INSTANCE}/getStatusStatistic/d75b3a66%2F3749%2B42c5?idMessage={POST.msg_id}"
+    assert seen.path == f"/waInstance{INSTANCE}/getStatusStatistic/{QUOTED_TOKEN}?idMessage={POST.msg_id}"
     assert seen.body == b""
-    assert not any(TOKEN in v for v in seen.headers.values())
+    assert no_token_outside_the_path(seen)
+
+
+@pytest.mark.parametrize(
+    ("window_s", "minutes"),
+    [(86400, 1440), (10**9, 1440), (3600, 60), (90, 2), (60, 1), (1, 1), (0, 1)],
+)
+def test_last_outgoing_messages_request_shape(window_s: float, minutes: int) -> None:
+    # [doc journals/LastOutgoingMessages] GET …/lastOutgoingMessages/{token}?minutes=N, at most a day
+    _, [seen] = recent(200, [], window_s)
+    assert seen.method == "GET"
+    assert seen.path == f"/waInstance{INSTANCE}/lastOutgoingMessages/{QUOTED_TOKEN}?minutes={minutes}"
+    assert seen.body == b""
+    assert no_token_outside_the_path(seen)
+
+
+def test_get_state_instance_request_shape_and_probe() -> None:
+    # [doc GetStateInstance] GET …/getStateInstance/{token}
+    with stub_server(lambda seen: (200, GREEN_STATE_AUTHORIZED)) as stub:
+        assert adapter(stub.url).probe() == "instance authorized"
+    [seen] = stub.requests
+    assert (seen.method, seen.path, seen.body) == ("GET", f"/waInstance{INSTANCE}/getStateInstance/{QUOTED_TOKEN}", b"")
+    assert no_token_outside_the_path(seen)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(200, GREEN_STATE_NOT_AUTHORIZED), (200, {"stateInstance": "yellowCard"}), (200, None), (401, GREEN_401)],
+)
+def test_probe_of_an_instance_that_is_not_authorized(status: int, body: object) -> None:
+    # REFERENCE §3.4: notAuthorized, blocked, starting, yellowCard…; null while being created
+    with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError):
+        adapter(stub.url).probe()
+
+
+@pytest.mark.parametrize("call", ["getMessage", "getStatusStatistic", "lastOutgoingMessages", "getStateInstance"])
+@pytest.mark.parametrize("kind", RETRY_AFTER_KINDS)
+def test_a_429_is_rate_limited_with_its_retry_after(call: str, kind: str) -> None:
+    # REFERENCE §3.5: whether a Retry-After comes is unconfirmed; when it does, it is honoured
+    headers, bounds = retry_after(kind)
+    with stub_server(lambda seen: (429, GREEN_429, headers)) as stub:
+        green = adapter(stub.url)
+        with pytest.raises(RateLimited) as caught:
+            if call == "lastOutgoingMessages":
+                green.recent(60)
+            elif call == "getStateInstance":
+                green.probe()
+            else:
+                green.fetch(POST if call == "getStatusStatistic" else MESSAGE)
+    assert call in stub.requests[0].path
+    delay = caught.value.retry_after_s
+    assert delay is None if bounds is None else bounds[0] <= delay <= bounds[1]
+    assert TOKEN not in str(caught.value) and QUOTED_TOKEN not in str(caught.value)
 
 
 def test_adapter_and_simulator_agree() -> None:
@@ -183,8 +349,15 @@ def test_adapter_and_simulator_agree() -> None:
         assert green.fetch(MessageRef("READ", chat_id=CHAT)) == Observation(State.READ, "read")
         assert green.fetch(MessageRef("NOACC", chat_id=CHAT)) == Observation(State.FAILED, "noAccount")
         assert green.fetch(MessageRef("POST", kind="status_post")) == Observation(
-            State.DELIVERED, "delivered", detail={"11001234567@c.us": "read", "71234567891@c.us": "delivered"}
+            State.DELIVERED,
+            "delivered",
+            detail={"11001234567@c.us": "read", "71234567891@c.us": "delivered"},
+            provider_ts=1_700_000_001.0,  # the latest viewer's change
         )
+        assert green.recent(3600) == [  # newest first; the Status post is not a chat message
+            ("NOACC", Observation(State.FAILED, "noAccount", provider_ts=1_700_000_001.0)),
+            ("READ", Observation(State.READ, "read", provider_ts=1_700_000_002.0)),
+        ]
         with pytest.raises(NotFound):
             green.fetch(MessageRef("UNKNOWN", chat_id=CHAT))
         with pytest.raises(AccountError):

@@ -1,34 +1,60 @@
-"""WAMM.chat msg_state adapter against bodies from shared/seeds/wamm-msg_state.txt, over real HTTP."""
+"""WAMM.chat adapter (msg_state, msg_get_last) against the bodies of tests/documented.py
+(shared/seeds/wamm-msg_state.txt, wamm-msg_get_last.txt), served over real HTTP."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from config import Account
-from tests.documented import WAMM_MSG_STATE
-from tests.stub import stub_server
+from tests.documented import (
+    WAMM_ACC_NOT_AUTHORIZED,
+    WAMM_COL_FAIL,
+    WAMM_MSG_GET_LAST,
+    WAMM_MSG_ID_FAIL,
+    WAMM_MSG_NOT_BE,
+    WAMM_MSG_STATE,
+    WAMM_MSGS_NOT_BE,
+    WAMM_TOKEN_FAIL,
+)
+from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
 from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
 from worker.redact import Redactor
-from worker.states import State
+from worker.simulator import Clock, start_in_thread
+from worker.states import Observation, State
 
 TOKEN = "wamm-Tok/en+42"
+QUOTED_TOKEN = "wamm-Tok%2Fen%2B42"
+#: [seed 001] the outgoing item's date_upd "2023-05-24 19:52:22", read as UTC (zone unconfirmed)
+DATE_UPD_S = 1_684_957_942.0
 
 
-def adapter(url: str):
-    account = Account("shop", "wamm", url, {"token": TOKEN})
-    return build(account, Http("wamm", Redactor([TOKEN]), timeout_s=2))
+def adapter(url: str, token: str = TOKEN):
+    account = Account("shop", "wamm", url, {"token": token})
+    return build(account, Http("wamm", Redactor([token]), timeout_s=2))
 
 
-def fetch(status: int, body: object, headers_ok: bool = True):
+def fetch(status: int, body: object):
     with stub_server(lambda seen: (status, body)) as stub:
         return adapter(stub.url).fetch(MessageRef("1234567")), stub.requests
+
+
+def recent(status: int, body: object):
+    with stub_server(lambda seen: (status, body)) as stub:
+        return adapter(stub.url).recent(3600), stub.requests
 
 
 def state_body(state: str) -> dict[str, object]:
     # [seed 000] success shape: msg_id comes back as a string
     return {**WAMM_MSG_STATE, "msg_data": {**WAMM_MSG_STATE["msg_data"], "state": state}}
+
+
+def test_the_documented_msg_state_body() -> None:
+    observation, _ = fetch(200, WAMM_MSG_STATE)
+    assert observation == Observation(State.READ, "viewed")  # msg_state gives no date: no provider_ts
 
 
 @pytest.mark.parametrize(
@@ -42,29 +68,102 @@ def state_body(state: str) -> dict[str, object]:
 )  # fmt: skip
 def test_every_documented_state(raw: str, state: State | None) -> None:
     observation, _ = fetch(200, state_body(raw))
-    assert (observation.state, observation.raw) == (state, raw)
+    assert observation == Observation(state, raw)
 
 
 @pytest.mark.parametrize(
-    ("err", "error"),
+    ("body", "error"),
     [
-        ("token fail", AccountError), ("acc not authorized", AccountError),
-        ("msg_id fail", MessageError), ("msg not be", NotFound), ("something new", TransientError),
+        (WAMM_TOKEN_FAIL, AccountError), (WAMM_ACC_NOT_AUTHORIZED, AccountError),
+        (WAMM_MSG_ID_FAIL, MessageError), (WAMM_MSG_NOT_BE, NotFound),
+        ({"err": "something new"}, TransientError),  # undocumented: not trusted to mean more
     ],
 )  # fmt: skip
-def test_every_documented_error_inside_http_200(err: str, error: type[Exception]) -> None:
+def test_every_documented_msg_state_error_inside_http_200(body: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
-        fetch(200, {"err": err})
+        fetch(200, body)
     assert type(caught.value) is error
-    assert TOKEN not in str(caught.value)
+    assert body["err"] in str(caught.value) and TOKEN not in str(caught.value)
 
 
 def test_request_shape_token_only_in_the_path() -> None:
     _, [seen] = fetch(200, state_body("sent"))
     assert seen.method == "GET"
-    assert seen.path == "/api2/msg_state/wamm-Tok%2Fen%2B42/?msg_id=1234567"
+    assert seen.path == f"/api2/msg_state/{QUOTED_TOKEN}/?msg_id=1234567"
     assert seen.body == b""
-    assert not any(TOKEN in v for v in seen.headers.values())
+    assert not any(TOKEN in v or QUOTED_TOKEN in v for v in seen.headers.values())
+
+
+def test_the_documented_msg_get_last_body_keeps_only_the_outgoing_item() -> None:
+    # [seed 001] item 1: from_me "1", delivered; item 2: from_me "0", received (incoming)
+    items, _ = recent(200, WAMM_MSG_GET_LAST)
+    assert items == [("1234567", Observation(State.DELIVERED, "delivered", provider_ts=DATE_UPD_S))]
+
+
+def test_msg_get_last_the_from_me_field_is_what_drops_the_incoming_item() -> None:
+    outgoing, incoming = WAMM_MSG_GET_LAST["msg_data"]
+    items, _ = recent(200, {"err": 0, "msg_data": [outgoing, {**incoming, "from_me": "1"}]})
+    assert [(msg_id, obs.state, obs.raw) for msg_id, obs in items] == [
+        ("1234567", State.DELIVERED, "delivered"),
+        ("1234566", None, "received"),  # "received" would say nothing about an outgoing message
+    ]
+    assert items[1][1].provider_ts == DATE_UPD_S - 127  # its date_upd "2023-05-24 19:50:15"
+
+
+@pytest.mark.parametrize("date_upd", [None, "", "24.05.2023 19:52", 1684957942])
+def test_msg_get_last_without_a_readable_date_has_no_provider_ts(date_upd: object) -> None:
+    outgoing = {**WAMM_MSG_GET_LAST["msg_data"][0], "date_upd": date_upd}
+    [(_, observation)] = recent(200, {"err": 0, "msg_data": [outgoing]})[0]
+    assert observation == Observation(State.DELIVERED, "delivered")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [(WAMM_TOKEN_FAIL, AccountError), (WAMM_ACC_NOT_AUTHORIZED, AccountError), (WAMM_COL_FAIL, MessageError)],
+)
+def test_every_documented_msg_get_last_error_inside_http_200(body: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        recent(200, body)
+    assert type(caught.value) is error
+    assert body["err"] in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_msg_get_last_msgs_not_be_is_an_empty_list() -> None:
+    # [seed 001] "msgs not be": no messages found, nothing sent lately; not an error
+    assert recent(200, WAMM_MSGS_NOT_BE)[0] == []
+
+
+def test_msg_get_last_request_shape_token_only_in_the_path() -> None:
+    # [seed 001] GET /api2/msg_get_last/{token}/?col=N&from_me=1: the newest 100, outgoing only
+    _, [seen] = recent(200, WAMM_MSG_GET_LAST)
+    assert seen.method == "GET"
+    assert seen.path == f"/api2/msg_get_last/{QUOTED_TOKEN}/?col=100&from_me=1"
+    assert seen.body == b""
+    assert not any(TOKEN in v or QUOTED_TOKEN in v for v in seen.headers.values())
+
+
+def test_probe_asks_msg_state_of_message_zero() -> None:
+    # no documented "who am I": "msg not be" for message 0 proves the token works
+    with stub_server(lambda seen: (200, WAMM_MSG_NOT_BE)) as stub:
+        assert adapter(stub.url).probe() == "token accepted"
+    [seen] = stub.requests
+    assert (seen.method, seen.path, seen.body) == ("GET", f"/api2/msg_state/{QUOTED_TOKEN}/?msg_id=0", b"")
+    with stub_server(lambda seen: (200, WAMM_TOKEN_FAIL)) as stub, pytest.raises(AccountError):
+        adapter(stub.url).probe()
+
+
+@pytest.mark.parametrize("call", ["fetch", "recent"])
+@pytest.mark.parametrize("kind", RETRY_AFTER_KINDS)
+def test_a_429_is_rate_limited_with_its_retry_after(call: str, kind: str) -> None:
+    # WAMM documents no 429 (REFERENCE §1.7): the client handles one like any gateway's
+    headers, bounds = retry_after(kind)
+    with stub_server(lambda seen: (429, {"err": "too many requests"}, headers)) as stub:
+        wamm = adapter(stub.url)
+        with pytest.raises(RateLimited) as caught:
+            wamm.fetch(MessageRef("1")) if call == "fetch" else wamm.recent(60)
+    delay = caught.value.retry_after_s
+    assert delay is None if bounds is None else bounds[0] <= delay <= bounds[1]
+    assert TOKEN not in str(caught.value) and QUOTED_TOKEN not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -74,12 +173,12 @@ def test_request_shape_token_only_in_the_path() -> None:
         (200, b"<html>maintenance</html>", TransientError),
         (200, b'{"err": 0, "msg_data": {"st', TransientError),
         (200, {"unexpected": True}, TransientError),
-        (429, {"err": "too many requests"}, RateLimited),
     ],
 )
 def test_transport_failures_are_transient(status: int, body: object, error: type[Exception]) -> None:
     with pytest.raises(error) as caught:
         fetch(status, body)
+    assert type(caught.value) is error
     assert TOKEN not in str(caught.value)
 
 
@@ -89,4 +188,31 @@ def test_connection_refused_is_transient_and_redacted() -> None:
     with pytest.raises(TransientError) as caught:
         adapter(url).fetch(MessageRef("1"))
     text = str(caught.value)
-    assert "connection failed" in text and TOKEN not in text and "wamm-Tok%2Fen" not in text
+    assert "connection failed" in text and TOKEN not in text and QUOTED_TOKEN not in text
+
+
+def test_adapter_and_simulator_agree() -> None:
+    def message(msg_id: str, life: list[list[object]]) -> dict[str, object]:
+        return {"provider": "wamm", "credential": TOKEN, "msg_id": msg_id, "phone": "79001234567", "life": life}
+
+    with start_in_thread(clock=Clock(start_s=1_700_000_000.0)) as sim:
+        sim.client.add_messages([
+            message("1", [["sent", 0], ["delivered", 1], ["viewed", 2]]),
+            message("2", [["sent", 0], ["not sent", 1]]),
+            message("3", [["sent", 5]]),
+        ])  # fmt: skip
+        sim.client.advance_clock(3)
+        wamm = adapter(sim.url)
+        assert wamm.fetch(MessageRef("1")) == Observation(State.READ, "viewed")
+        assert wamm.fetch(MessageRef("2")) == Observation(State.FAILED, "not sent")
+        # newest first; date_upd is the time of the last change, written in UTC
+        assert wamm.recent(3600) == [
+            ("3", Observation(State.PENDING, "sending", provider_ts=1_700_000_000.0)),
+            ("2", Observation(State.FAILED, "not sent", provider_ts=1_700_000_001.0)),
+            ("1", Observation(State.READ, "viewed", provider_ts=1_700_000_002.0)),
+        ]
+        with pytest.raises(NotFound):
+            wamm.fetch(MessageRef("999"))
+        assert wamm.probe() == "token accepted"
+        with pytest.raises(AccountError):
+            adapter(sim.url, token="wrong-token").recent(3600)

@@ -8,7 +8,24 @@ import json
 import pytest
 
 from config import Account
-from tests.stub import stub_server
+from tests.documented import (
+    WBIZ_AUTH_ERROR,
+    WBIZ_AUTH_ERROR_2,
+    WBIZ_BAD_SCHEDULE,
+    WBIZ_CANCELLED,
+    WBIZ_CREATED,
+    WBIZ_DAILY_LIMIT,
+    WBIZ_EXPIRED,
+    WBIZ_FAILED,
+    WBIZ_HIGHER_SUBSCRIPTION,
+    WBIZ_INVALID_CLIENT,
+    WBIZ_INVALID_PHONE,
+    WBIZ_ME,
+    WBIZ_PENDING,
+    WBIZ_SENT,
+    WBIZ_UNKNOWN,
+)
+from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
 from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
@@ -32,50 +49,41 @@ def fetch(status: int, body: object, msg_id: str = "12345"):
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        # [pypi wbiztool-client 1.1.0 tests] queued fixture
-        ({"message": "Created", "status": 0, "status_text": "Created", "error": ""}, Observation(State.PENDING, "0")),
-        # [seed 002] docs' status table: 0=Pending
-        ({"status": 0, "status_text": "Pending", "message": "connected"}, Observation(State.PENDING, "0")),
-        # [seed 002] "Response (Success)"
-        ({"status": 1, "status_text": "Sent", "message": "connected"}, Observation(State.SENT, "1")),
-        # [seed 002] "Response (Failed)"
-        (
-            {"status": 2, "status_text": "Failed", "message": "connected", "error": "Invalid phone number"},
-            Observation(State.FAILED, "2", detail={"error": "Invalid phone number"}),
-        ),
-        # [seed 002] 3=Cancelled, 4=Expired
-        ({"status": 3, "status_text": "Cancelled", "message": "connected"}, Observation(State.CANCELLED, "3")),
-        ({"status": 4, "status_text": "Expired", "message": "connected"}, Observation(State.EXPIRED, "4")),
-        # REFERENCE §4: "WbizTool other -> unknown"
-        ({"status": 7, "status_text": "Brand new", "message": "connected"}, Observation(None, "7")),
+        (WBIZ_CREATED, Observation(State.PENDING, "0")),  # "error": "" is no reason
+        (WBIZ_PENDING, Observation(State.PENDING, "0")),
+        (WBIZ_SENT, Observation(State.SENT, "1")),
+        (WBIZ_FAILED, Observation(State.FAILED, "2", detail={"error": "Invalid phone number"})),
+        (WBIZ_CANCELLED, Observation(State.CANCELLED, "3")),
+        (WBIZ_EXPIRED, Observation(State.EXPIRED, "4")),
+        # REFERENCE §4: "WbizTool other -> unknown" (a code no source shows, in the documented shape)
+        ({**WBIZ_SENT, "status": 7, "status_text": "Brand new"}, Observation(None, "7")),
     ],
 )
 def test_every_documented_status_code(body: dict[str, object], expected: Observation) -> None:
     observation, _ = fetch(200, body)
-    assert observation == expected
+    assert observation == expected  # WBizTool gives no time: no provider_ts
 
 
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        # [pypi wbiztool-client 1.1.0 client.py docstring] unknown id is status 0 + this message
-        (200, {"status": 0, "status_text": "", "message": "Unknown message id"}, NotFound),
-        # [pypi 1.1.0 tests] bad credentials; the client docstring also names 403
-        (400, {"status": 0, "message": "Auth Error: invalid api key"}, AccountError),
-        (403, {"status": 0, "message": "Auth Error: invalid api key"}, AccountError),
-        (401, {"detail": "Authentication credentials were not provided."}, AccountError),
-        # [pypi 1.1.0 tests] logical refusal inside HTTP 200
-        (200, {"status": 0, "message": "Auth Error 2"}, AccountError),
-        # [pypi 1.1.0 tests] invalid input
-        (400, {"status": 0, "message": "Invalid phone number"}, MessageError),
+        (200, WBIZ_UNKNOWN, NotFound),  # status 0 is not "pending" here
+        (400, WBIZ_AUTH_ERROR, AccountError),
+        (403, WBIZ_AUTH_ERROR, AccountError),  # the client docstring also names 403
+        (401, {"detail": "Authentication credentials were not provided."}, AccountError),  # unconfirmed body
+        # REFERENCE §2.5 logical refusals inside HTTP 200: none of them is a pending message
+        (200, WBIZ_AUTH_ERROR_2, AccountError),
+        (200, WBIZ_INVALID_CLIENT, AccountError),  # the account's connected number
+        (200, WBIZ_HIGHER_SUBSCRIPTION, AccountError),  # the account's plan
+        (200, WBIZ_BAD_SCHEDULE, MessageError),  # a refusal of the request's fields, not of the account
+        (400, WBIZ_INVALID_CLIENT, AccountError),  # the same refusal with an error status
+        (400, WBIZ_INVALID_PHONE, MessageError),
         # unconfirmed: a 404 with a JSON body (the HTML one is refused before asking, below)
         (404, {"detail": "Not found."}, MessageError),
-        # [pypi 1.1.0 tests] daily limit (mock fixture)
-        (429, {"status": 0, "code": "daily_limit_reached", "message": "Daily limit reached", "msg_id": 5}, RateLimited),
-        # [pypi 1.1.0 tests] server error may be HTML
-        (500, b"<html>Server Error</html>", TransientError),
+        (429, WBIZ_DAILY_LIMIT, RateLimited),
+        (500, b"<html>Server Error</html>", TransientError),  # [pypi 1.1.0 tests] may be HTML
         (200, b"<html>maintenance</html>", TransientError),
-        (200, {"status": "1", "message": "connected"}, TransientError),
+        (200, {**WBIZ_SENT, "status": "1"}, TransientError),
         (200, {"message": "connected"}, TransientError),
         (405, {"detail": "Method not allowed."}, TransientError),
     ],
@@ -85,23 +93,60 @@ def test_every_documented_error(status: int, body: object, error: type[Exception
         fetch(status, body)
     assert type(caught.value) is error
     assert API_KEY not in str(caught.value)
+    if error is not RateLimited and isinstance(body, dict) and "message" in body:
+        assert body["message"] in str(caught.value)  # the reason reaches the log and the store
 
 
 @pytest.mark.parametrize("msg_id", ["abc", "12a", "", "١٢"])
 def test_a_non_integer_id_is_refused_without_asking(msg_id: str) -> None:
     # [pypi wbiztool-client 1.1.0 client.py] rejects non-integer ids locally (ValueError)
     with pytest.raises(MessageError) as caught:
-        fetch(200, {"status": 1}, msg_id=msg_id)
+        fetch(200, WBIZ_SENT, msg_id=msg_id)
     assert type(caught.value) is MessageError
 
 
 def test_request_shape_credentials_only_in_the_json_body() -> None:
-    _, [seen] = fetch(200, {"status": 1, "status_text": "Sent", "message": "connected"})
+    # [seed 002] POST /message/status/<id>/ with client_id and api_key as body fields
+    _, [seen] = fetch(200, WBIZ_SENT)
     assert seen.method == "POST"
     assert seen.path == "/api/v1/message/status/12345/"
     assert seen.headers["Content-Type"] == "application/json"
     assert json.loads(seen.body) == {"client_id": 4242, "api_key": API_KEY}
+    assert not any(API_KEY in v or CLIENT_ID in v for v in seen.headers.values())
+
+
+def test_probe_request_shape_is_me_with_credentials_only_in_the_json_body() -> None:
+    # REFERENCE §2.4: POST /me/ is the credentials check
+    with stub_server(lambda seen: (200, WBIZ_ME)) as stub:
+        assert adapter(stub.url).probe() == "credentials accepted (Shop)"
+    [seen] = stub.requests
+    assert (seen.method, seen.path) == ("POST", "/api/v1/me/")
+    assert seen.headers["Content-Type"] == "application/json"
+    assert json.loads(seen.body) == {"client_id": 4242, "api_key": API_KEY}
     assert not any(API_KEY in v for v in seen.headers.values())
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, WBIZ_AUTH_ERROR), (200, WBIZ_AUTH_ERROR_2), (200, WBIZ_HIGHER_SUBSCRIPTION), (200, WBIZ_INVALID_CLIENT)],
+)
+def test_probe_refusals_are_account_errors(status: int, body: dict[str, object]) -> None:
+    with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError) as caught:
+        adapter(stub.url).probe()
+    assert type(caught.value) is AccountError and API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("call", ["fetch", "probe"])
+@pytest.mark.parametrize("kind", RETRY_AFTER_KINDS)
+def test_a_429_is_rate_limited_with_its_retry_after(call: str, kind: str) -> None:
+    headers, bounds = retry_after(kind)
+    with stub_server(lambda seen: (429, WBIZ_DAILY_LIMIT, headers)) as stub:
+        wbiz = adapter(stub.url)
+        with pytest.raises(RateLimited) as caught:
+            wbiz.fetch(MessageRef("5")) if call == "fetch" else wbiz.probe()
+    delay = caught.value.retry_after_s
+    assert delay is None if bounds is None else bounds[0] <= delay <= bounds[1]
+    assert API_KEY not in str(caught.value)
 
 
 def test_a_non_integer_client_id_is_an_account_error() -> None:

@@ -40,13 +40,24 @@ STATUS_ERRORS: Mapping[int, type[ProviderError]] = {
     404: TransientError,  # wrong verb (we send the right one) or an instance-side bug (issues#926)
 }
 
-#: words of an HTTP 400 ``message`` -> error, checked in order
+#: words of an HTTP 400 body -> error, checked in order (REFERENCE §3.5)
 BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("not authorized", AccountError),  # "instance account not authorized": scan the QR again
     ("expired", AccountError),  # "Instance account is expired…"
     ("is deleted", AccountError),  # "Instance is deleted"
     ("starting process", TransientError),  # "instance in starting process try later"
+    # "fix request" (§3.5): the gateway refused the request we built for this message (its
+    # chatId / idMessage), so asking again cannot help. That is the message's problem, not the
+    # account's, and not "the gateway does not know the message": a MessageError, never NotFound.
+    ("bad request data", MessageError),
+    ("validation failed", MessageError),
+    ("unexpected token", MessageError),  # "Unexpected token … in JSON"
+    # unconfirmed: the docs do not show getMessage's answer for an unknown id; this is the
+    # simulator's (a 400 {"message": "message not found"})
+    ("message not found", NotFound),
 )
+#: the keys of a 466 body, one per quota (REFERENCE §3.5, note the spelling QUOTE_)
+QUOTA_KEYS = ("invokeStatus", "correspondentsStatus")
 
 
 #: the widest window of ``lastOutgoingMessages``, minutes (its default: a day)
@@ -86,19 +97,22 @@ class GreenApi:
         if not isinstance(body, dict):
             raise TransientError("greenapi: getMessage: answer is not an object", provider=self.name)
         raw = body.get("statusMessage")  # only outgoing messages have one
+        # its ``timestamp`` is when the message was accepted, not when its status last
+        # changed (that is lastOutgoingMessages' ``timestamp``): no provider_ts from it
         return observation(raw if isinstance(raw, str) else "")
 
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:
         """Chat messages sent in the last ``window_s`` (``lastOutgoingMessages``, at most a day).
 
-        Journals lag up to two minutes and never record ``failed`` (REFERENCE §3.3-3.4).
+        Journals lag up to two minutes and never record ``failed`` (REFERENCE §3.3-3.4). Each
+        item's ``timestamp`` (the time of the last action on it) is its ``provider_ts``.
         """
         minutes = max(1, min(MAX_MINUTES, math.ceil(window_s / 60)))
         body = self._call("lastOutgoingMessages", "GET", params={"minutes": minutes})
         if not isinstance(body, list):
             raise TransientError("greenapi: lastOutgoingMessages: answer is not a list", provider=self.name)
         return [
-            (str(item["idMessage"]), observation(str(item.get("statusMessage") or "")))
+            (str(item["idMessage"]), observation(str(item.get("statusMessage") or ""), _epoch_s(item.get("timestamp"))))
             for item in body
             if isinstance(item, dict) and item.get("idMessage")
         ]
@@ -116,33 +130,47 @@ class GreenApi:
         return reply.body
 
     def _error(self, method: str, reply: Reply) -> ProviderError:
-        text = _message(reply.body)
+        text = _message(reply.body) or reply.text
         where = f"greenapi: {method}: HTTP {reply.status} {text[:200]!r}"
         error = STATUS_ERRORS.get(reply.status)
         if error is None and reply.status == 400:
             found = [e for words, e in BAD_REQUEST_ERRORS if words in normalise(text)]
-            # unconfirmed: the simulator answers 400 {"message": "message not found"} for an
-            # unknown id; the docs do not show the real answer (REFERENCE §3.5)
-            error = found[0] if found else NotFound if method == "getMessage" else MessageError
+            error = found[0] if found else MessageError  # an unknown refusal of our request
+            if error is MessageError:
+                where += ": the gateway refused the request for this message"
         return (error or TransientError)(where, provider=self.name)
 
 
 def _message(body: Any) -> str:
+    """What an error body says: its ``message``, or the quotas a 466 says are exceeded."""
     if isinstance(body, dict):
-        return str(body.get("message") or body.get("invokeStatus") or body)
+        quotas = [body[key] for key in QUOTA_KEYS if isinstance(body.get(key), dict)]
+        exceeded = [str(q.get("status")) for q in quotas if "EXCEEDED" in str(q.get("status", ""))]
+        return str(body.get("message") or ", ".join(exceeded) or body)
     return "" if body is None else str(body)
 
 
-def observation(raw: str) -> Observation:
+def _epoch_s(value: Any) -> float | None:
+    """A UNIX ``timestamp`` (integer seconds) as a float; None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def observation(raw: str, provider_ts: float | None = None) -> Observation:
     """The observation of one raw GREEN-API status."""
-    return Observation(state=STATES.get(normalise(raw)), raw=raw)
+    return Observation(state=STATES.get(normalise(raw)), raw=raw, provider_ts=provider_ts)
 
 
 def post_observation(viewers: list[dict[str, Any]]) -> Observation:
-    """A Status post is as far as its least advanced viewer; an unmapped status ranks lowest."""
+    """A Status post is as far as its least advanced viewer; an unmapped status ranks lowest.
+
+    Its ``provider_ts`` is the latest viewer ``timestamp``: the last change among them.
+    """
     if not viewers:
         return Observation(state=None, raw="")  # nobody yet, or the open bug (issues#929)
     seen = [observation(str(v.get("status", ""))) for v in viewers]
     least = min(seen, key=lambda o: -1 if o.state is None else rank(o.state))
     detail = {str(v.get("participant", "")): o.raw for v, o in zip(viewers, seen, strict=True)}
-    return Observation(state=least.state, raw=least.raw, detail=detail)
+    times = [t for t in (_epoch_s(v.get("timestamp")) for v in viewers) if t is not None]
+    return Observation(state=least.state, raw=least.raw, detail=detail, provider_ts=max(times, default=None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,15 +33,18 @@ STATES: Mapping[str, State] = {
     "deleted": State.DELETED,
 }
 
-#: documented ``err`` strings -> what they mean
+#: documented ``err`` strings (seed 000 msg_state, seed 001 msg_get_last) -> what they mean
 ERRORS: Mapping[str, type[ProviderError]] = {
     "token fail": AccountError,
     "acc not authorized": AccountError,
     "msg_id fail": MessageError,
     "msg not be": NotFound,
-    "msgs not be": NotFound,
-    "col fail or more 100": MessageError,
+    "msgs not be": NotFound,  # msg_get_last: nothing to list; ``recent`` answers []
+    "col fail or more 100": MessageError,  # our request is wrong (we always ask for 100)
 }
+
+#: format of ``date_ins`` / ``date_upd`` (seed 001)
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 #: the most ``msg_get_last`` returns in one answer
@@ -75,7 +79,11 @@ class Wamm:
         return observation(data["state"])
 
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:
-        """The newest 100 outgoing messages (``col`` is at most 100; ``window_s`` cannot widen it)."""
+        """The newest 100 outgoing messages (``col`` is at most 100; ``window_s`` cannot widen it).
+
+        Incoming items (``from_me`` "0", state ``received``) are skipped even though we ask
+        for outgoing ones only; ``date_upd`` becomes the observation's ``provider_ts``.
+        """
         reply = self.http.request(
             "GET", f"{self.base}/msg_get_last/{self._token}/", params={"col": MAX_COL, "from_me": 1}
         )
@@ -86,7 +94,7 @@ class Wamm:
         if not isinstance(items, list):
             raise TransientError("wamm: msg_get_last: msg_data is not a list", provider=self.name)
         return [
-            (str(item["msg_id"]), observation(item["state"]))
+            (str(item["msg_id"]), observation(item["state"], parse_date(item.get("date_upd"))))
             for item in items
             if isinstance(item, dict)
             and str(item.get("from_me")) == "1"
@@ -104,6 +112,20 @@ class Wamm:
         raise error(f"wamm: {method}: err {str(err)[:200]!r}", provider=self.name)
 
 
-def observation(raw: str) -> Observation:
+def observation(raw: str, provider_ts: float | None = None) -> Observation:
     """The observation of one raw WAMM ``state``."""
-    return Observation(state=STATES.get(normalise(raw)), raw=raw)
+    return Observation(state=STATES.get(normalise(raw)), raw=raw, provider_ts=provider_ts)
+
+
+def parse_date(value: Any) -> float | None:
+    """A ``YYYY-MM-DD HH:MM:SS`` date in epoch seconds; None when absent or not in that form.
+
+    The docs name no time zone (REFERENCE §1.4, unconfirmed): read as UTC, as the simulator
+    writes it.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, DATE_FORMAT).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, TransientError
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
 from worker.providers.base import MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
@@ -26,8 +26,16 @@ STATES: Mapping[int, State] = {
     4: State.EXPIRED,
 }
 
-#: ``message`` of a ``status 0`` answer for an id the account does not know (client 1.1.0)
-UNKNOWN_ID = "unknown message id"
+#: ``message`` (normalised) of a ``status 0`` answer that is a refusal, not a pending message
+#: (REFERENCE §2.3, §2.5: logical refusals come as HTTP 200 ``{"status": 0, "message": ...}``)
+REFUSALS: Mapping[str, type[ProviderError]] = {
+    "unknown message id": NotFound,  # [pypi wbiztool-client 1.1.0 client.py docstring]
+    "invalid whatsapp client": AccountError,  # the account's connected number is not usable
+    "higher subscription required": AccountError,  # the account's plan does not allow it
+    # a refusal of a request's fields (schedule_msg): not the account's fault; the request is
+    # wrong and asking again will not change it
+    "scheduled date & time is not in valid format": MessageError,
+}
 #: start of ``message`` when the credentials are refused (HTTP 400/403, or 200 "Auth Error 2")
 AUTH_ERROR = "auth error"
 
@@ -62,17 +70,17 @@ class WbizTool:
         reply = self.http.request("POST", f"{self.base}/message/status/{int(ref.msg_id)}/", json=self._auth_fields())
         body = reply.body if isinstance(reply.body, dict) else {}
         message = str(body.get("message", ""))
-        if normalise(message).startswith(AUTH_ERROR) or reply.status in (401, 403):
-            raise AccountError(f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}", provider=self.name)
+        refusal = REFUSALS.get(normalise(message))
+        where = f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}"
+        if normalise(message).startswith(AUTH_ERROR) or refusal is AccountError or reply.status in (401, 403):
+            raise AccountError(where, provider=self.name)
         if reply.status in (400, 404):
-            raise MessageError(f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}", provider=self.name)
+            raise MessageError(where, provider=self.name)
         code = body.get("status")
         if reply.status != 200 or not isinstance(code, int) or isinstance(code, bool):
-            raise TransientError(
-                f"wbiztool: message/status: HTTP {reply.status} answer without an integer 'status'", provider=self.name
-            )
-        if code == 0 and normalise(message) == UNKNOWN_ID:
-            raise NotFound("wbiztool: message/status: unknown message id", provider=self.name)
+            raise TransientError(f"{where}: answer without an integer 'status'", provider=self.name)
+        if code == 0 and refusal is not None:
+            raise refusal(f"{where}: a refusal, not a state", provider=self.name)
         return observation(code, body.get("error"))
 
     def _auth_fields(self) -> dict[str, Any]:

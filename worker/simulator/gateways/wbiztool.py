@@ -21,7 +21,8 @@ STATUS_TEXT = {0: "Pending", 1: "Sent", 2: "Failed", 3: "Cancelled", 4: "Expired
 FAILED = 2
 
 AUTH_ERROR = json_response(400, {"status": 0, "message": "Auth Error: invalid api key"})
-UNKNOWN_ID = json_response(200, {"status": 0, "status_text": "", "message": "Unknown message id"})
+#: client 1.1.0's docstring: status 0 with message "Unknown message id" (no status_text shown)
+UNKNOWN_ID = json_response(200, {"status": 0, "message": "Unknown message id"})
 TOO_MANY = json_response(429, {"status": 0, "message": "Too many requests"})
 HEALTH = json_response(200, {"status": 200, "data": {}})
 #: unconfirmed: a non-integer id should miss the server's URL pattern, so a framework 404 page
