@@ -217,6 +217,18 @@ def test_fault_rates_above_one_in_total_are_400_naming_the_rates(loaded):
     assert loaded.configure()["fault_malformed"] == 0.0
 
 
+def test_a_bad_account_setting_is_400_naming_the_field(loaded):
+    with pytest.raises(SimulatorError, match=r"HTTP 400 .*correspondents_exceeded must be a list"):
+        loaded.configure(correspondents_exceeded="1101")
+
+
+def test_an_account_setting_merges_and_reset_forgets_it(loaded):
+    loaded.configure(latency_s=0.01)
+    assert loaded.configure(correspondents_exceeded=["1101"])["correspondents_exceeded"] == ["1101"]
+    loaded.reset()
+    assert loaded.configure()["correspondents_exceeded"] == []
+
+
 def test_a_bad_message_batch_adds_nothing(sim, control, http):
     with pytest.raises(SimulatorError, match="HTTP 400"):
         control.add_messages([*MESSAGES, {"provider": "wamm", "msg_id": "2"}])

@@ -9,10 +9,14 @@ import pytest
 
 from tests.documented import (
     GREEN_400_BAD_DATA,
+    GREEN_400_JSON,
     GREEN_400_NOT_AUTHORIZED,
+    GREEN_400_VALIDATION,
     GREEN_401,
     GREEN_403,
+    GREEN_404,
     GREEN_429,
+    GREEN_CORRESPONDENTS_466,
     GREEN_GET_MESSAGE,
     GREEN_LAST_OUTGOING,
     GREEN_QUOTA_466,
@@ -164,8 +168,18 @@ def test_greenapi_errors_are_as_documented(sim, control, http) -> None:
     assert (wrong_token.status_code, wrong_token.content) == (401, GREEN_401)
     wrong_instance = http.get(f"{sim.url}/waInstance9999/getStateInstance/gt")
     assert (wrong_instance.status_code, wrong_instance.content) == (403, GREEN_403)
-    bad_data = http.post(f"{sim.url}/waInstance1101/getMessage/gt", data=b"{not json")
+    wrong_verb = http.get(f"{sim.url}/waInstance1101/getMessage/gt")
+    assert (wrong_verb.status_code, wrong_verb.content) == (404, GREEN_404)
+    get_message = f"{sim.url}/waInstance1101/getMessage/gt"
+    bad_data = http.post(get_message, json=[])  # JSON, but not an object
     assert (bad_data.status_code, bad_data.json()) == (400, GREEN_400_BAD_DATA)
+    invalid = http.post(get_message, json={"chatId": "79001234567", "idMessage": "BAE5F4886F6F2D05"})  # no @c.us
+    assert (invalid.status_code, invalid.json()) == (400, GREEN_400_VALIDATION)
+    not_json = http.post(get_message, data=b"{not json")
+    assert not_json.status_code == 400 and not_json.json().keys() == GREEN_400_JSON.keys()
+    # the docs elide the token ("…"): the simulator names the character its parser stopped at
+    pattern = re.escape(GREEN_400_JSON["message"]).replace("…", r"\S")
+    assert re.fullmatch(pattern, not_json.json()["message"]) and not_json.json()["message"] != GREEN_400_JSON["message"]
     not_authorized = http.get(f"{sim.url}/waInstance2202/lastOutgoingMessages/gt")
     assert (not_authorized.status_code, not_authorized.json()) == (400, GREEN_400_NOT_AUTHORIZED)
     state = http.get(f"{sim.url}/waInstance2202/getStateInstance/gt")
@@ -179,3 +193,21 @@ def test_greenapi_errors_are_as_documented(sim, control, http) -> None:
     control.configure(rate_limits={"greenapi": 0})
     throttled = http.get(f"{sim.url}/waInstance1101/lastOutgoingMessages/gt")
     assert (throttled.status_code, throttled.content) == (429, GREEN_429)
+
+
+def test_greenapi_correspondents_466_is_as_documented(sim, control, http) -> None:
+    chats = [f"7900123456{i}@c.us" for i in range(4)]
+    control.add_messages(
+        [{"provider": "greenapi", "credential": "1101", "api_token": "gt", "msg_id": f"BAE5{i}", "chat_id": chat,
+          "life": [["read", 0]]} for i, chat in enumerate(chats)]
+    )  # fmt: skip
+    control.configure(correspondents_exceeded=["1101"])
+    answer = http.post(f"{sim.url}/waInstance1101/getMessage/gt", json={"chatId": chats[3], "idMessage": "BAE53"})
+    assert (answer.status_code, shape(answer.json())) == (466, shape(GREEN_CORRESPONDENTS_466))
+    invoke, documented_invoke = answer.json()["invokeStatus"], GREEN_CORRESPONDENTS_466["invokeStatus"]
+    assert (invoke["status"], invoke["total"]) == (documented_invoke["status"], documented_invoke["total"])
+    assert invoke["method"] == "getmessage"  # the method, lower case, as "sendmessage"
+    quota, documented = answer.json()["correspondentsStatus"], GREEN_CORRESPONDENTS_466["correspondentsStatus"]
+    assert {k: v for k, v in quota.items() if k != "description"} == {
+        k: v for k, v in documented.items() if k != "description"
+    }  # the docs elide the description whole

@@ -68,11 +68,38 @@ def test_get_message_not_found(sim, control, http, msg_id, chat_id):
     assert (response.status_code, response.json()) == (400, {"message": "message not found"})
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"chatId": "x"}'])
-def test_get_message_bad_request_data(sim, control, http, body):
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b"{not json", "Unexpected token n in JSON"),  # the character the parser stopped at
+        (b'{"chatId": "7@c.us",', "Unexpected token , in JSON"),  # cut short: its last one
+        (b"\xff{", "Unexpected token \ufffd in JSON"),  # not UTF-8
+        (b"[]", "bad request data"),  # JSON, but not an object
+        (b'"A"', "bad request data"),
+        (b"", "Validation failed"),  # read as {}: both fields missing
+        (b"{}", "Validation failed"),
+        (b'{"chatId": "7@c.us"}', "Validation failed"),
+        (b'{"chatId": "7@c.us", "idMessage": ""}', "Validation failed"),
+        (b'{"chatId": "7@c.us", "idMessage": 5}', "Validation failed"),
+        (b'{"chatId": 7, "idMessage": "A"}', "Validation failed"),
+        (b'{"chatId": "x", "idMessage": "A"}', "Validation failed"),
+        (b'{"chatId": "7", "idMessage": "A"}', "Validation failed"),
+        (b'{"chatId": "abc@c.us", "idMessage": "A"}', "Validation failed"),
+        (b'{"chatId": "7-1@c.us", "idMessage": "A"}', "Validation failed"),  # a dash only in a group id
+        (b'{"chatId": "7@s.whatsapp.net", "idMessage": "A"}', "Validation failed"),
+    ],
+)
+def test_get_message_names_what_is_wrong_with_the_request(sim, control, http, body, text):
     control.add_messages([message("A", [])])
     response = http.post(url(sim, "getMessage"), data=body, headers={"Content-Type": "application/json"})
-    assert (response.status_code, response.json()) == (400, {"message": "bad request data"})
+    assert (response.status_code, response.json()) == (400, {"message": text})
+
+
+@pytest.mark.parametrize("chat_id", ["79001234567@c.us", "79001234567-1587000000@g.us", "120363000000000000@g.us"])
+def test_get_message_takes_person_and_group_chat_ids(sim, control, http, chat_id):
+    control.add_messages([message("A", [["sent", 0]], chat_id=chat_id)])
+    response = get_message(sim, http, "A", chat_id)
+    assert (response.status_code, response.json()["chatId"]) == (200, chat_id)
 
 
 def test_failed_is_never_journalled_but_no_account_and_yellow_card_are(sim, control, http):
@@ -105,7 +132,15 @@ def test_last_outgoing_messages_lists_the_last_minutes_newest_first(sim, control
 
 def test_last_outgoing_messages_minutes_must_be_a_number(sim, control, http):
     control.add_messages([message("A", [])])
-    assert http.get(url(sim, "lastOutgoingMessages") + "?minutes=x").status_code == 400
+    response = http.get(url(sim, "lastOutgoingMessages") + "?minutes=x")
+    assert (response.status_code, response.json()) == (400, {"message": "bad request data"})
+
+
+@pytest.mark.parametrize("query", ["", "?idMessage="])
+def test_status_statistic_needs_an_id(sim, control, http, query):
+    control.add_messages([message("A", [])])
+    response = http.get(url(sim, "getStatusStatistic") + query)
+    assert (response.status_code, response.json()) == (400, {"message": "Validation failed"})
 
 
 def test_status_statistic_lists_viewers_whose_life_has_started(sim, control, http):
@@ -169,7 +204,28 @@ def test_revoked_unauthorized_and_quota(sim, control, http):
     assert quota.json()["invokeStatus"]["status"] == "QUOTE_EXCEEDED"
 
 
-def test_a_wrong_http_verb_is_404(sim, control, http):
+def test_correspondents_used_up_refuse_a_fourth_chat_only(sim, control, http):
+    chats = [f"7900000000{i}@c.us" for i in range(5)]
+    control.add_messages([message(f"M{i}", [["sent", 0]], chat_id=chat) for i, chat in enumerate(chats)])
+    control.configure(correspondents_exceeded=[INSTANCE])
+    assert [get_message(sim, http, f"M{i}", chat).status_code for i, chat in enumerate(chats)] == [200] * 3 + [466] * 2
+    refused = get_message(sim, http, "M3", chats[3]).json()
+    assert refused["invokeStatus"] == {"method": "getmessage", "used": 0, "total": 0, "status": "QUOTE_ALLOWED"}
+    quota = refused["correspondentsStatus"]
+    assert (quota["method"], quota["used"], quota["total"]) == ("correspondents", 3, 3)
+    assert quota["status"] == "CORRESPONDENTS_QUOTE_EXCEEDED"
+    assert quota["description"].endswith(f"these numbers: {','.join(chats[:3])}.")
+    # calls that name no chat still answer; a malformed request is refused as such
+    assert http.get(url(sim, "lastOutgoingMessages")).status_code == 200
+    assert http.get(url(sim, "getStateInstance")).json() == {"stateInstance": "authorized"}
+    bad = http.post(url(sim, "getMessage"), json={"chatId": "x", "idMessage": "M4"})
+    assert (bad.status_code, bad.json()) == (400, {"message": "Validation failed"})
+    control.configure(correspondents_exceeded=[])
+    assert get_message(sim, http, "M4", chats[4]).status_code == 200
+
+
+def test_a_wrong_http_verb_is_a_plain_404(sim, control, http):
     control.add_messages([message("A", [])])
-    assert http.get(url(sim, "getMessage")).status_code == 404
-    assert http.post(url(sim, "lastOutgoingMessages")).status_code == 404
+    for response in (http.get(url(sim, "getMessage")), http.post(url(sim, "lastOutgoingMessages"))):
+        assert (response.status_code, response.text) == (404, "Not Found")
+    assert http.get(url(sim, "noSuchMethod")).status_code == 404

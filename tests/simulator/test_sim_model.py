@@ -136,6 +136,7 @@ def test_limits_by_provider_method_and_credential_override():
         {"rate_limits": {"wamm": 0.5}},
         {"rate_limits": {"whatsapp": 1}},
         {"revoked": "T"},
+        {"correspondents_exceeded": "1101"},
         {"throttle": {"for_s": 1}},
     ],
 )
@@ -144,6 +145,11 @@ def test_a_bad_config_change_raises_and_changes_nothing(changes):
     with pytest.raises(ValueError):
         policy.prepare({"latency_s": 1.0, **changes}, now=0.0)
     assert policy.config.latency_s == 0.0
+
+
+def test_a_bad_account_setting_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match=r"^correspondents_exceeded must be a list of credentials$"):
+        Policy().prepare({"correspondents_exceeded": "1101"}, now=0.0)
 
 
 def test_fault_rates_above_one_in_total_are_refused_naming_each_rate():

@@ -14,6 +14,9 @@ Control API:
     POST /_sim/reset     forget messages, accounts, stats and config
     POST /_sim/clock     {"advance_s": s}     -> {"now": epoch_s}    (move time forward)
     GET  /_sim/health
+
+Account states in /_sim/config (a change replaces that key's whole value):
+    revoked, unauthorized, quota_exceeded, correspondents_exceeded: [credential, ...]
 """
 
 from .app import Simulator

@@ -17,7 +17,7 @@ FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed")
 #: rates that add up to 1 in decimal may exceed it by a rounding error in binary
 ROUNDING = 1e-9
 DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s")
-CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded")
+CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded", "correspondents_exceeded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class Config:
     revoked: frozenset[str] = frozenset()
     unauthorized: frozenset[str] = frozenset()
     quota_exceeded: frozenset[str] = frozenset()
+    #: GREEN-API instances whose Developer-plan chats are used up: a call naming a fourth chat gets a 466
+    correspondents_exceeded: frozenset[str] = frozenset()
     seed: int | None = None
 
     def faults(self) -> tuple[tuple[str, str, float], ...]:

@@ -2,10 +2,17 @@
 
 Served: getMessage (POST), lastOutgoingMessages, getStatusStatistic, getStateInstance (GET).
 Journals never record `failed` (§3.4): such a message keeps its last other state there.
+
+A request the gateway cannot take is a 400 (§3.5 names the texts, not what triggers each; the
+split follows the docs' descriptions and is an assumption): a body that is not JSON is
+`Unexpected token … in JSON`; JSON of the wrong kind (not an object) or a query parameter that
+is not a number is `bad request data`; an object whose fields are missing, of the wrong type or
+badly formed (a chatId not `digits@c.us` / `digits-digits@g.us`) is `Validation failed`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -14,16 +21,23 @@ from urllib.parse import unquote
 from ..model import PENDING, Account, Message, Registry, reached
 from ..policy import Config
 from ..wire import Request, Response, json_response, text_response
-from .base import NOT_FOUND, Call, is_integer
+from .base import Call, is_integer
 
 PREFIX = "waInstance"
 NOT_JOURNALLED = frozenset({"failed"})
 DEFAULT_MINUTES = "1440"
+#: methods whose call names a chat: the ones a used-up correspondents quota refuses
+CHAT_METHODS = frozenset({"getMessage"})
+#: chats a Developer-plan instance may use per month (§3.6)
+CORRESPONDENTS = 3
 
 TOO_MANY = text_response(429, "Too Many Requests")
 UNAUTHORIZED = text_response(401, "Unauthorized")
 FORBIDDEN = text_response(403, "Forbidden")
+#: a wrong verb or an unknown method (§3.5); the plain-text body is unconfirmed
+NOT_FOUND = text_response(404, "Not Found")
 BAD_DATA = json_response(400, {"message": "bad request data"})
+VALIDATION_FAILED = json_response(400, {"message": "Validation failed"})
 NOT_AUTHORIZED = json_response(400, {"message": "instance account not authorized"})
 #: unconfirmed: the docs do not show getMessage's answer for an unknown id
 MESSAGE_NOT_FOUND = json_response(400, {"message": "message not found"})
@@ -69,6 +83,10 @@ def _answer(
         return UNAUTHORIZED
     if instance in config.quota_exceeded:
         return _quota_exceeded(method)
+    if instance in config.correspondents_exceeded and method in CHAT_METHODS:
+        refused = _correspondents_exceeded(account, method, request)
+        if refused is not None:
+            return refused
     if instance in config.unauthorized:
         if method == "getStateInstance":  # the state call itself still answers, with the state
             return json_response(200, {"stateInstance": "notAuthorized"})
@@ -87,15 +105,62 @@ def _quota_exceeded(method: str) -> Response:
     return json_response(466, {"invokeStatus": invoke})
 
 
-def get_message(account: Account, request: Request, now: float) -> Response:
+def _correspondents_exceeded(account: Account, method: str, request: Request) -> Response | None:
+    """The 466 for a chat beyond the instance's first three (in the order its messages came), or None."""
+    data = _json_body(request)
+    chat_id = data.get("chatId") if isinstance(data, dict) else None
+    allowed: list[str] = []
+    for msg in account.messages.values():
+        if msg.kind == "message" and msg.chat_id not in allowed:
+            allowed.append(msg.chat_id)
+            if len(allowed) == CORRESPONDENTS:
+                break
+    if not isinstance(chat_id, str) or not is_chat_id(chat_id) or chat_id in allowed:
+        return None  # a malformed request is refused as such further on
+    invoke = {"method": method.lower(), "used": 0, "total": 0, "status": "QUOTE_ALLOWED"}
+    correspondents = {
+        "method": "correspondents",
+        "used": CORRESPONDENTS,
+        "total": CORRESPONDENTS,
+        "status": "CORRESPONDENTS_QUOTE_EXCEEDED",
+        "description": f"Monthly quota has been exceeded. You can only send or receive messages from these "
+        f"numbers: {','.join(allowed)}.",
+    }
+    return json_response(466, {"invokeStatus": invoke, "correspondentsStatus": correspondents})
+
+
+def _json_body(request: Request) -> Any:
+    """The JSON body (an empty body is an empty object, as a JSON body parser reads it), or the
+    400 a body that does not parse gets: V8's JSON.parse text, naming the character it stopped at."""
+    text = request.body.decode("utf-8", "replace").rstrip()
+    if not text:
+        return {}
     try:
-        data = request.json()
-    except ValueError:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        token = text[min(exc.pos, len(text) - 1)]  # a body cut short: its last character
+        return json_response(400, {"message": f"Unexpected token {token} in JSON"})
+
+
+def is_chat_id(chat_id: str) -> bool:
+    """`digits@c.us` (a person) or `digits-digits@g.us` (a group, older ids without the dash)."""
+    user, _, server = chat_id.partition("@")
+    if server == "g.us":
+        user = user.replace("-", "")
+    return server in ("c.us", "g.us") and is_integer(user)
+
+
+def get_message(account: Account, request: Request, now: float) -> Response:
+    data = _json_body(request)
+    if isinstance(data, Response):
+        return data
+    if not isinstance(data, dict):
         return BAD_DATA
-    if not isinstance(data, dict) or not all(isinstance(data.get(key), str) for key in ("chatId", "idMessage")):
-        return BAD_DATA
-    msg = account.messages.get(data["idMessage"])
-    if msg is None or msg.kind != "message" or not msg.visible(now) or msg.chat_id != data["chatId"]:
+    chat_id, id_message = data.get("chatId"), data.get("idMessage")
+    if not isinstance(chat_id, str) or not is_chat_id(chat_id) or not isinstance(id_message, str) or not id_message:
+        return VALIDATION_FAILED
+    msg = account.messages.get(id_message)
+    if msg is None or msg.kind != "message" or not msg.visible(now) or msg.chat_id != chat_id:
         return MESSAGE_NOT_FOUND
     state, _ = _journal_state(msg, now)
     return json_response(200, _journal_entry(msg, state, msg.created_s))
@@ -119,7 +184,10 @@ def last_outgoing_messages(account: Account, request: Request, now: float) -> Re
 def get_status_statistic(account: Account, request: Request, now: float) -> Response:
     """Per-viewer states of a Status post; viewers whose life has not started are not listed.
     Unknown ids answer `[]` like the real method often does (gh green-api/issues#929)."""
-    msg = account.messages.get(request.query.get("idMessage", ""))
+    id_message = request.query.get("idMessage")
+    if not id_message:
+        return VALIDATION_FAILED
+    msg = account.messages.get(id_message)
     if msg is None or msg.kind != "status_post" or not msg.visible(now):
         return json_response(200, [])
     viewers = []
