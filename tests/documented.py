@@ -79,6 +79,8 @@ WBIZ_INVALID_CLIENT: dict[str, Any] = {"status": 0, "message": "Invalid whatsapp
 WBIZ_BAD_SCHEDULE: dict[str, Any] = {"status": 0, "message": "Scheduled date & time is not in valid format"}
 WBIZ_HIGHER_SUBSCRIPTION: dict[str, Any] = {"status": 0, "message": "Higher Subscription Required"}
 WBIZ_AUTH_ERROR_2: dict[str, Any] = {"status": 0, "message": "Auth Error 2"}
+# [pypi wbiztool-client 1.1.0 client.py + tests] POST /send_msg/ accepted (REFERENCE §2.2): msg_id an integer
+WBIZ_SEND_CREATED: dict[str, Any] = {"msg_id": 9, "message": "Created", "status": 1}
 # [pypi wbiztool-client 1.1.0 client.py + tests] POST /me/ (REFERENCE §2.4; the name is illustrative)
 WBIZ_ME: dict[str, Any] = {"status": 1, "message": "Okay", "name": "Shop"}
 

@@ -201,6 +201,8 @@ def test_configure_merges(loaded):
         {"fault_5xx": 2},
         {"fault_5xx": 0.8, "fault_malformed": 0.3},  # together more than every request
         {"credentials": [{"provider": "wbiztool", "credential": "K"}]},  # no client_id
+        {"refusals": {"K": "Auth Error 3"}},  # not a documented refusal
+        {"daily_send_limit": {"K": -1}},
     ],
 )
 def test_a_bad_config_change_is_400_and_applies_nothing(loaded, bad):
@@ -217,16 +219,32 @@ def test_fault_rates_above_one_in_total_are_400_naming_the_rates(loaded):
     assert loaded.configure()["fault_malformed"] == 0.0
 
 
-def test_a_bad_account_setting_is_400_naming_the_field(loaded):
-    with pytest.raises(SimulatorError, match=r"HTTP 400 .*correspondents_exceeded must be a list"):
-        loaded.configure(correspondents_exceeded="1101")
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"correspondents_exceeded": "1101"}, "correspondents_exceeded"),
+        ({"refusals": {"K": "Auth Error 3"}}, "refusals.K"),
+        ({"daily_send_limit": {"K": 1.5}}, "daily_send_limit.K"),
+    ],
+)
+def test_a_bad_account_setting_is_400_naming_the_field(loaded, bad, field):
+    with pytest.raises(SimulatorError, match=rf"HTTP 400 .*{field} must be"):
+        loaded.configure(**bad)
 
 
-def test_an_account_setting_merges_and_reset_forgets_it(loaded):
-    loaded.configure(latency_s=0.01)
-    assert loaded.configure(correspondents_exceeded=["1101"])["correspondents_exceeded"] == ["1101"]
+def test_account_settings_merge_and_reset_forgets_them(sim, loaded, http):
+    loaded.configure(refusals={"K": "Higher Subscription Required"}, daily_send_limit={"K": 0})
+    config = loaded.configure(correspondents_exceeded=["1101"])
+    assert (config["refusals"], config["daily_send_limit"], config["correspondents_exceeded"]) == (
+        {"K": "Higher Subscription Required"},
+        {"K": 0},
+        ["1101"],
+    )
+    refused = http.post(f"{sim.url}/api/v1/message/status/1/", data=WBIZ_AUTH)
+    assert (refused.status_code, refused.json()) == (200, {"status": 0, "message": "Higher Subscription Required"})
     loaded.reset()
-    assert loaded.configure()["correspondents_exceeded"] == []
+    config = loaded.configure()
+    assert (config["refusals"], config["daily_send_limit"], config["correspondents_exceeded"]) == ({}, {}, [])
 
 
 def test_a_bad_message_batch_adds_nothing(sim, control, http):

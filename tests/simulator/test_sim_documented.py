@@ -32,11 +32,17 @@ from tests.documented import (
     WAMM_MSGS_NOT_BE,
     WAMM_TOKEN_FAIL,
     WBIZ_AUTH_ERROR,
+    WBIZ_AUTH_ERROR_2,
     WBIZ_CANCELLED,
+    WBIZ_DAILY_LIMIT,
     WBIZ_EXPIRED,
     WBIZ_FAILED,
+    WBIZ_HIGHER_SUBSCRIPTION,
+    WBIZ_INVALID_CLIENT,
+    WBIZ_INVALID_PHONE,
     WBIZ_ME,
     WBIZ_PENDING,
+    WBIZ_SEND_CREATED,
     WBIZ_SENT,
     WBIZ_UNKNOWN,
     item_shapes,
@@ -123,6 +129,33 @@ def test_wbiztool_answers_as_documented(sim, control, http) -> None:
     assert (refused.status_code, refused.json()) == (400, WBIZ_AUTH_ERROR)
     me = http.post(f"{sim.url}/api/v1/me/", json=auth)
     assert (me.status_code, me.json()) == (200, WBIZ_ME)
+
+
+@pytest.mark.parametrize("documented", [WBIZ_INVALID_CLIENT, WBIZ_HIGHER_SUBSCRIPTION, WBIZ_AUTH_ERROR_2])
+def test_wbiztool_refusals_are_as_documented(sim, control, http, documented) -> None:
+    control.add_messages(
+        [{"provider": "wbiztool", "credential": "key", "client_id": 7, "msg_id": "1", "life": [[1, 0]]}]
+    )
+    control.configure(refusals={"key": documented["message"]})
+    for path in ("message/status/1/", "me/", "send_msg/"):
+        answer = http.post(f"{sim.url}/api/v1/{path}", json={"client_id": 7, "api_key": "key", "phone": "9876543210"})
+        assert (path, answer.status_code, answer.json()) == (path, 200, documented)  # REFERENCE §2.5: in HTTP 200
+
+
+def test_wbiztool_send_answers_as_documented(sim, control, http) -> None:
+    def messages(api_key: str, count: int) -> list[dict[str, object]]:
+        return [{"provider": "wbiztool", "credential": api_key, "client_id": 7, "msg_id": str(i), "life": []}
+                for i in range(1, count + 1)]  # fmt: skip
+
+    control.add_messages(messages("key", 8) + messages("spent", 4))
+    control.configure(daily_send_limit={"spent": 0})
+    url = f"{sim.url}/api/v1/send_msg/"
+    created = http.post(url, json={"client_id": 7, "api_key": "key", "phone": "9876543210", "msg": "hi"})
+    assert (created.status_code, created.json()) == (200, WBIZ_SEND_CREATED)  # its ninth message: id 9
+    bad_phone = http.post(url, json={"client_id": 7, "api_key": "key", "phone": "98765-43210", "msg": "hi"})
+    assert (bad_phone.status_code, bad_phone.json()) == (400, WBIZ_INVALID_PHONE)
+    over = http.post(url, json={"client_id": 7, "api_key": "spent", "phone": "9876543210", "msg": "hi"})
+    assert (over.status_code, over.json()) == (429, WBIZ_DAILY_LIMIT)  # its fifth message: id 5
 
 
 GREEN_MESSAGES = [

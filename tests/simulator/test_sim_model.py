@@ -138,6 +138,10 @@ def test_limits_by_provider_method_and_credential_override():
         {"revoked": "T"},
         {"correspondents_exceeded": "1101"},
         {"throttle": {"for_s": 1}},
+        {"refusals": ["K"]},
+        {"refusals": {"K": "Auth Error 3"}},
+        {"daily_send_limit": 5},
+        {"daily_send_limit": {"K": -1}},
     ],
 )
 def test_a_bad_config_change_raises_and_changes_nothing(changes):
@@ -147,9 +151,39 @@ def test_a_bad_config_change_raises_and_changes_nothing(changes):
     assert policy.config.latency_s == 0.0
 
 
-def test_a_bad_account_setting_is_refused_naming_the_field():
-    with pytest.raises(ValueError, match=r"^correspondents_exceeded must be a list of credentials$"):
-        Policy().prepare({"correspondents_exceeded": "1101"}, now=0.0)
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"correspondents_exceeded": "1101"}, r"^correspondents_exceeded must be a list of credentials$"),
+        ({"refusals": ["K"]}, r"^refusals must be an object \{credential: value\}, got \['K'\]$"),
+        (
+            {"refusals": {"K": "Auth Error 3"}},
+            r"^refusals\.K must be one of \(.*'Higher Subscription Required'.*\), got 'Auth Error 3'$",
+        ),
+        ({"refusals": {"K": None}}, r"^refusals\.K must be one of .*, got None$"),
+        ({"daily_send_limit": 5}, r"^daily_send_limit must be an object \{credential: value\}, got 5$"),
+        ({"daily_send_limit": {"K": -1}}, r"^daily_send_limit\.K must be >= 0, got -1$"),
+        ({"daily_send_limit": {"K": 2.5}}, r"^daily_send_limit\.K must be a whole number of messages, got 2\.5$"),
+        ({"daily_send_limit": {"K": "10"}}, r"^daily_send_limit\.K must be a number, got '10'$"),
+        ({"daily_send_limit": {"K": True}}, r"^daily_send_limit\.K must be a number, got True$"),
+    ],
+)
+def test_a_bad_account_setting_is_refused_naming_the_field(changes, error):
+    with pytest.raises(ValueError, match=error):
+        Policy().prepare(changes, now=0.0)
+
+
+def test_account_settings_are_kept_and_shown():
+    policy = Policy()
+    changes = {
+        "correspondents_exceeded": ["1101"],
+        "refusals": {"K": "Higher Subscription Required", "L": "Auth Error 2"},
+        "daily_send_limit": {"K": 30, "L": 0.0},
+    }
+    policy.apply(policy.prepare(changes, now=0.0))
+    assert policy.config.daily_send_limit == {"K": 30, "L": 0}
+    shown = policy.config.to_json()
+    assert {key: shown[key] for key in changes} == {**changes, "daily_send_limit": {"K": 30, "L": 0}}
 
 
 def test_fault_rates_above_one_in_total_are_refused_naming_each_rate():

@@ -1,6 +1,7 @@
-"""A local simulator of the WAMM.chat, WBizTool and GREEN-API status endpoints, for tests,
-demos and benchmarks: one asyncio HTTP/1.1 server speaking the three gateway APIs as
-REFERENCE.md documents them, plus a JSON control API under `/_sim/`.
+"""A local simulator of the WAMM.chat, WBizTool and GREEN-API status endpoints (and WBizTool's
+send, for its daily limit), for tests, demos and benchmarks: one asyncio HTTP/1.1 server
+speaking the three gateway APIs as REFERENCE.md documents them, plus a JSON control API under
+`/_sim/`.
 
     with start_in_thread(latency_s=0.05) as sim:
         sim.client.add_messages([{"provider": "wamm", "credential": "TOKEN", "msg_id": "1",
@@ -17,6 +18,8 @@ Control API:
 
 Account states in /_sim/config (a change replaces that key's whole value):
     revoked, unauthorized, quota_exceeded, correspondents_exceeded: [credential, ...]
+    refusals: {api_key: "Invalid whatsapp client" | "Higher Subscription Required" | "Auth Error 2"}
+    daily_send_limit: {api_key: messages WBizTool's /send_msg/ accepts per UTC day, then 429}
 """
 
 from .app import Simulator

@@ -76,6 +76,23 @@ class Account:
     name: str = "Simulated account"
     #: insertion order is creation order: reversed() walks newest first
     messages: dict[str, Message] = field(default_factory=dict)
+    #: messages the gateway accepted for sending on `send_day` (UTC days since the epoch)
+    sends: int = 0
+    send_day: int = -1
+
+    def sends_today(self, now: float) -> int:
+        """Messages accepted for sending so far today (UTC), this one not included."""
+        day = int(now // 86_400)
+        if day != self.send_day:
+            self.send_day, self.sends = day, 0
+        return self.sends
+
+    def new_id(self) -> str:
+        """A free integer id (WAMM and WBizTool ids are integers)."""
+        n = len(self.messages) + 1
+        while str(n) in self.messages:
+            n += 1
+        return str(n)
 
 
 def normalize_id(provider: str, msg_id: str) -> str:

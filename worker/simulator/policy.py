@@ -7,6 +7,7 @@ it, so a bad change leaves everything as it was. Time comes in as `now` (epoch s
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -18,6 +19,9 @@ FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed")
 ROUNDING = 1e-9
 DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s")
 CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded", "correspondents_exceeded")
+#: WBizTool's logical refusals of an account, answered in HTTP 200 with status 0 (REFERENCE §2.5);
+#: "Scheduled date & time is not in valid format" refuses a request's fields, not an account
+REFUSALS = ("Invalid whatsapp client", "Higher Subscription Required", "Auth Error 2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,10 @@ class Config:
     quota_exceeded: frozenset[str] = frozenset()
     #: GREEN-API instances whose Developer-plan chats are used up: a call naming a fourth chat gets a 466
     correspondents_exceeded: frozenset[str] = frozenset()
+    #: WBizTool api_key -> the refusal (one of REFUSALS) its authenticated calls get
+    refusals: dict[str, str] = field(default_factory=dict)
+    #: WBizTool api_key -> messages `/send_msg/` accepts per UTC day; then HTTP 429 "Daily limit reached"
+    daily_send_limit: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
 
     def faults(self) -> tuple[tuple[str, str, float], ...]:
@@ -140,13 +148,10 @@ def _setting(key: str, value: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError(f"{key} must be a list of credentials")
         return frozenset(str(c) for c in value)
-    if key == "rate_limits":
-        return _rate_limits(value)
-    if key == "retry_after":
-        return bool(value)
-    if key == "seed":
-        return None if value is None else int(_number(key, value))
-    raise ValueError(f"unknown config key {key!r}")
+    parse = PARSERS.get(key)
+    if parse is None:
+        raise ValueError(f"unknown config key {key!r}")
+    return parse(value)
 
 
 def _check_fault_total(config: Config) -> None:
@@ -167,6 +172,35 @@ def _throttles(value: Any, now: float) -> dict[str, float]:
             raise ValueError(f"throttle must be {{'credential': ..., 'for_s': ...}}, got {item!r}")
         throttles[str(item["credential"])] = now + _non_negative("for_s", item.get("for_s", 0))
     return throttles
+
+
+def _by_credential(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be an object {{credential: value}}, got {value!r}")
+    return {str(credential): item for credential, item in value.items()}
+
+
+def _refusals(value: Any) -> dict[str, str]:
+    refusals = _by_credential("refusals", value)
+    for credential, text in refusals.items():
+        if text not in REFUSALS:
+            raise ValueError(f"refusals.{credential} must be one of {REFUSALS}, got {text!r}")
+    return refusals
+
+
+def _daily_send_limit(value: Any) -> dict[str, int]:
+    limits = {}
+    for credential, n in _by_credential("daily_send_limit", value).items():
+        key = f"daily_send_limit.{credential}"
+        number = _non_negative(key, n)
+        if not number.is_integer():
+            raise ValueError(f"{key} must be a whole number of messages, got {n!r}")
+        limits[credential] = int(number)
+    return limits
+
+
+def _seed(value: Any) -> int | None:
+    return None if value is None else int(_number("seed", value))
 
 
 def _rate_limits(value: Any) -> dict[str, Any]:
@@ -210,3 +244,13 @@ def _number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be a number, got {value!r}")
     return float(value)
+
+
+#: the `/_sim/config` keys parsed by one function each
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "rate_limits": _rate_limits,
+    "refusals": _refusals,
+    "daily_send_limit": _daily_send_limit,
+    "retry_after": bool,
+    "seed": _seed,
+}
