@@ -153,6 +153,18 @@ class Deployment:
         self.procs[name] = proc
         return proc
 
+    def wait_workers(self, count: int, timeout_s: float = 60.0) -> None:
+        """Wait until ``count`` workers answer a ping, so CPU measured from here leaves their start-up out.
+
+        Raises:
+            TimeoutError: fewer answered within ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while len(self.producer.control.ping(timeout=0.5)) < count:
+            self.assert_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} workers answered a ping within {timeout_s:.0f} s")
+
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
