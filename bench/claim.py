@@ -21,7 +21,7 @@ from bench.procs import Deployment, delete_prefix, redis_client
 from config import PollPolicy, Settings
 from config.celery import CHECK_QUEUE
 from worker.keys import Keys
-from worker.runtime import Engine
+from worker.runtime import CheckOrder, Engine
 from worker.store import Store
 
 LEASE_S = Settings().lease_s
@@ -79,13 +79,15 @@ def measure_dispatch(workdir: Path, namespace: str, total: int) -> ClaimFigure:
     producer_app = deployment.producer
     lease_s = engine.settings.lease_s
 
-    def enqueue(checks: list[tuple[str, float]]) -> None:
+    def enqueue(orders: list[CheckOrder]) -> None:
         """As ``tasks.tracking.dispatch_task`` does (a countdown only for a planned start)."""
         with producer_app.producer_or_acquire() as producer:
-            for tid, start_s in checks:
-                countdown = start_s if start_s > 0.001 else None
+            for order in orders:
+                countdown = order.start_s if order.start_s > 0.001 else None
+                tracker = order.trackers[0] if len(order.trackers) == 1 else order.trackers
+                kwargs = {"slot": order.slot_us} if order.slot_us else {}
                 producer_app.send_task(
-                    "statuswatch.check", (tid,), producer=producer, countdown=countdown, expires=lease_s
+                    "statuswatch.check", (tracker,), kwargs, producer=producer, countdown=countdown, expires=lease_s
                 )
 
     try:

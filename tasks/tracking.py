@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from worker.app import app
-from worker.runtime import Engine, get_engine
+from worker.runtime import CheckOrder, Engine, get_engine
 
 log = logging.getLogger("statuswatch")
 
@@ -27,14 +27,15 @@ def dispatch_task() -> dict[str, int]:
     engine = get_engine()
     lease_s = engine.settings.lease_s
 
-    def enqueue(checks: list[tuple[list[str], float]]) -> None:
+    def enqueue(orders: list[CheckOrder]) -> None:
         with app.producer_or_acquire() as producer:
-            for tids, start_s in checks:
+            for order in orders:
                 # A countdown under one dispatch interval spaces a credential's checks;
                 # a check older than its lease is pointless: the lease has brought it back.
-                countdown = start_s if start_s >= MIN_COUNTDOWN_S else None
-                tracker = tids[0] if len(tids) == 1 else tids
-                check_task.apply_async((tracker,), producer=producer, countdown=countdown, expires=lease_s)
+                countdown = order.start_s if order.start_s >= MIN_COUNTDOWN_S else None
+                tracker = order.trackers[0] if len(order.trackers) == 1 else order.trackers
+                kwargs = {"slot": order.slot_us} if order.slot_us else {}
+                check_task.apply_async((tracker,), kwargs, producer=producer, countdown=countdown, expires=lease_s)
 
     return {"claimed": engine.dispatch(enqueue)}
 
@@ -58,15 +59,16 @@ def housekeeping_task() -> dict[str, Any]:
 
 
 @app.task(name="statuswatch.check")
-def check_task(tracker: str | list[str], requeued: int = 0) -> dict[str, Any]:
+def check_task(tracker: str | list[str], requeued: int = 0, slot: int = 0) -> dict[str, Any]:
     """Ask the gateway about one tracker's message and apply the answer; given a list (a
-    chunk the dispatcher made for a fast gateway), do so for each, one after another."""
+    chunk the dispatcher made for a fast gateway), do so for each, one after another.
+    ``slot``: the limiter slot the dispatcher planned for a single check (epoch µs)."""
     engine = get_engine()
     if isinstance(tracker, list):
         results = []
         for tid in tracker:
             try:
-                results.append(_check_one(engine, tid, 0))
+                results.append(_check_one(engine, tid, 0, 0))
             except Exception:  # one tracker's failure must not hold the rest back a lease
                 log.exception("check of %s failed; its lease brings it back", tid)
                 results.append({"tracker": tid, "error": True})
@@ -75,15 +77,15 @@ def check_task(tracker: str | list[str], requeued: int = 0) -> dict[str, Any]:
             "settled": sum(1 for r in results if r.get("outcome") == "settled"),
             "requeued": sum(1 for r in results if "requeue_s" in r),
         }
-    return _check_one(engine, tracker, requeued)
+    return _check_one(engine, tracker, requeued, slot)
 
 
-def _check_one(engine: Engine, tracker: str, requeued: int) -> dict[str, Any]:
-    result = engine.check(tracker, requeued)
+def _check_one(engine: Engine, tracker: str, requeued: int, slot: int) -> dict[str, Any]:
+    result = engine.check(tracker, requeued, slot)
     if "requeue_s" in result:  # the limiter said "in a few ms": go again then, never sleep here
         check_task.apply_async(
             (tracker,),
-            {"requeued": result["requeued"]},
+            {"requeued": result["requeued"], **({"slot": slot} if slot else {})},
             countdown=result["requeue_s"],
             expires=engine.settings.lease_s,
         )

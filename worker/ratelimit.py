@@ -69,6 +69,22 @@ class Decision:
     granted_at_us: int = 0
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Slots reserved for a credential's checks: the i-th starts ``offset_s + i * spacing``
+    from now, at ``slot_us(i)`` on Redis's clock."""
+
+    offset_s: float
+    first_us: int
+    spacing_us: int
+
+    def slot_us(self, i: int) -> int:
+        return self.first_us + i * self.spacing_us
+
+    def start_s(self, i: int) -> float:
+        return self.offset_s + i * self.spacing_us / 1e6
+
+
 class Limiter:
     """Decides, for the whole fleet, whether one more request to a gateway may go now."""
 
@@ -108,14 +124,18 @@ class Limiter:
         ahead_us = int(planned or 0) - (int(now_s) * 1_000_000 + int(now_us))
         return max(0.0, ahead_us / 1e6)
 
-    def plan(self, account: Account, rate_per_s: float, count: int) -> float:
-        """Reserve ``count`` check slots for the credential; the first one's offset from now, s."""
+    def plan(self, account: Account, rate_per_s: float, count: int) -> Plan:
+        """Reserve ``count`` check slots for the credential, one ``spacing_s`` apart."""
         spacing_us = math.ceil(self.spacing_s(rate_per_s) * 1e6)
-        offset_us = self._plan([self.keys.plan(account.credential_key)], [spacing_us, count])
-        return int(offset_us) / 1e6
+        offset_us, first_us = self._plan([self.keys.plan(account.credential_key)], [spacing_us, count])
+        return Plan(int(offset_us) / 1e6, int(first_us), spacing_us)
 
-    def acquire(self, account: Account, method: str) -> Decision:
-        """Take one request's worth of every bucket, or say how long to wait."""
+    def acquire(self, account: Account, method: str, slot_us: int = 0) -> Decision:
+        """Take one request's worth of every bucket, or say how long to wait.
+
+        ``slot_us``: the slot a planned check was given (``plan``); it is paced by that slot
+        instead of the grid wherever a bucket keeps its log (see ``lua/acquire.lua``).
+        """
         credential = account.credential_key
         keys = [self.keys.pause(credential), self.keys.cooldown(credential)]
         args: list[int] = []
@@ -129,7 +149,7 @@ class Limiter:
                 count if self.needs_log(count) else 0, window_us, interval_us,
                 math.floor(interval_us * EARLY), interval_us * LATE,
             ]  # fmt: skip
-        allowed, retry_after_ms, reason, granted = self._acquire(keys, args)
+        allowed, retry_after_ms, reason, granted = self._acquire(keys, [*args, slot_us])
         return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0))
 
     def needs_log(self, count: int) -> bool:

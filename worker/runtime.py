@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
@@ -84,6 +84,15 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
 
 
+class CheckOrder(NamedTuple):
+    """One check task for the dispatcher to send: its trackers (one, or a chunk), its start
+    (seconds from now) and, for a single planned check, its limiter slot (epoch µs; 0: none)."""
+
+    trackers: list[str]
+    start_s: float
+    slot_us: int = 0
+
+
 @dataclass
 class Engine:
     """One process's view of statuswatch."""
@@ -133,9 +142,9 @@ class Engine:
 
     # -- dispatch ----------------------------------------------------------------------
 
-    def dispatch(self, enqueue: Callable[[list[tuple[list[str], float]]], None]) -> int:
-        """Claim due trackers and hand them to ``enqueue`` as (tracker ids, start in s); returns
-        how many trackers. Each item is one check task: one tracker, or a chunk (see CHUNK_*).
+    def dispatch(self, enqueue: Callable[[list[CheckOrder]], None]) -> int:
+        """Claim due trackers and hand them to ``enqueue`` as check orders; returns how many
+        trackers. Each order is one check task: one tracker, or a chunk (see CHUNK_*).
 
         Limit-aware: for each credential it plans check slots one limiter interval apart, up to
         ``PLAN_HORIZON`` dispatch intervals ahead, and claims only as many trackers as there
@@ -150,7 +159,7 @@ class Engine:
             account = self.account(alias, provider)
             if account is None:  # not configured here: its checks will say so and back off
                 claimed = self._claim_group(group, None, started)
-                enqueue([([tid], 0.0) for tid in claimed])
+                enqueue([CheckOrder([tid], 0.0) for tid in claimed])
                 total += len(claimed)
                 continue
             blocked = self.limiter.blocked(account)
@@ -169,9 +178,13 @@ class Engine:
                 budget = min(budget, PROBE_CHECKS)
             claimed = self._claim_group(group, budget, started, max_inflight)
             if claimed:
-                first = self.limiter.plan(account, rate, len(claimed))
+                plan = self.limiter.plan(account, rate, len(claimed))
                 size = chunk_size(latency, spacing)
-                enqueue([(claimed[i : i + size], first + i * spacing) for i in range(0, len(claimed), size)])
+                enqueue([
+                    # a single check carries its slot to the limiter; a chunk's checks take the grid
+                    CheckOrder(claimed[i : i + size], plan.start_s(i), plan.slot_us(i) if size == 1 else 0)
+                    for i in range(0, len(claimed), size)
+                ])  # fmt: skip
             total += len(claimed)
         return total
 
@@ -203,12 +216,13 @@ class Engine:
 
     # -- check -------------------------------------------------------------------------
 
-    def check(self, tid: str, requeued: int = 0) -> dict[str, Any]:
+    def check(self, tid: str, requeued: int = 0, slot_us: int = 0) -> dict[str, Any]:
         """Ask the gateway about one tracker's message and apply the answer.
 
-        A check the limiter turns away by a few milliseconds (it started a little late)
-        answers ``requeue_s``: its task is re-sent once with that countdown. Longer denials
-        defer the tracker on its schedule. Nothing ever sleeps.
+        ``slot_us`` is the limiter slot the dispatcher planned for this check (0: none). A
+        check the limiter turns away by a few milliseconds answers ``requeue_s``: its task
+        is re-sent once with that countdown. Longer denials defer the tracker on its
+        schedule. Nothing ever sleeps.
         """
         tracker = self.store.get(tid)
         if tracker is None or tracker.outcome is not Outcome.ACTIVE:
@@ -223,7 +237,7 @@ class Engine:
         method = provider.method(ref)
         tally = Tally(account.provider)
         try:
-            observation = self._fetch(account, method, lambda: provider.fetch(ref), tally)
+            observation = self._fetch(account, method, lambda: provider.fetch(ref), tally, slot_us)
         except Denied as denied:
             decision = denied.decision
             log.debug("%s: limiter said %s, retry in %.3f s", tid, decision.reason, decision.retry_after_s)
@@ -234,7 +248,9 @@ class Engine:
                 and requeued < REQUEUE_LIMIT
             ):
                 self.store.add_counts({"requeues:rate": 1, **tally.take()})
-                return {"tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1}
+                return {
+                    "tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1, "slot_us": slot_us,
+                }  # fmt: skip
             return self._deferred(tracker, decision.retry_after_s, decision.reason, tally)
         except MessageError as exc:
             return self._failed(tracker, str(exc), tally, not_found=True)
@@ -265,13 +281,14 @@ class Engine:
                 adapter = self._providers[account.alias] = providers.build(account, http)
             return adapter
 
-    def _fetch(self, account: Account, method: str, call: Callable[[], Any], tally: Tally) -> Any:
-        """One gateway call: each attempt takes a limiter token first; transient errors are
-        retried a few times within about a second; a denial is raised, never waited for.
-        Every request made is recorded in ``tally``."""
+    def _fetch(self, account: Account, method: str, call: Callable[[], Any], tally: Tally, slot_us: int = 0) -> Any:
+        """One gateway call: each attempt takes a limiter token first (the first attempt in
+        its planned slot, if any); transient errors are retried a few times within about a
+        second; a denial is raised, never waited for. Every request made is recorded in ``tally``."""
+        slots = [slot_us]
 
         def attempt() -> Any:
-            decision = self.limiter.acquire(account, method)
+            decision = self.limiter.acquire(account, method, slots.pop() if slots else 0)
             if not decision.allowed:
                 raise Denied(decision)
             started = time.perf_counter()

@@ -133,3 +133,40 @@ def test_a_limit_large_enough_is_held_by_pacing_alone_without_a_log(limiter: Lim
     paced = limiter.acquire(account, "msg_state")
     assert not paced.allowed and 0 < paced.retry_after_s <= 0.103
     assert not limiter.redis.exists(limiter.keys.grants(account.credential_key, "*"))
+
+
+def test_a_planned_check_is_paced_by_its_slot_not_by_the_grid(limiter: Limiter) -> None:
+    redis_ = limiter.redis
+    # A batch sync nobody planned took the grid's slot: unplanned requests wait an interval.
+    unplanned = limiter.acquire(ACCOUNT, "msg_state")
+    assert unplanned.allowed and not limiter.acquire(ACCOUNT, "msg_state").allowed
+    # The check planned for now goes all the same, and moves the grid on past itself.
+    planned = limiter.acquire(ACCOUNT, "msg_state", slot_us=now_us(redis_))
+    assert planned.allowed
+    assert int(redis_.get(limiter.keys.rate(CREDENTIAL, "*"))) >= planned.granted_at_us + INTERVAL_US
+    # One planned for later than EARLY of an interval from now waits for its slot.
+    before = now_us(redis_)
+    slot = before + 2 * INTERVAL_US
+    early = limiter.acquire(ACCOUNT, "msg_state", slot_us=slot)
+    after = now_us(redis_)
+    assert not early.allowed and early.reason == "rate"
+    allowed_from = slot - INTERVAL_US * EARLY
+    assert (allowed_from - after) / 1e6 - 0.001 <= early.retry_after_s <= (allowed_from - before) / 1e6 + 0.001
+
+
+def test_a_planned_slot_never_lets_a_window_hold_more_than_k(limiter: Limiter) -> None:
+    redis_ = limiter.redis
+    now = now_us(redis_)
+    grants = [now - 500_000 + i * 1000 for i in range(20)]
+    redis_.rpush(limiter.keys.grants(CREDENTIAL, "*"), *[str(g) for g in reversed(grants)])
+    decision = limiter.acquire(ACCOUNT, "msg_state", slot_us=now - 100_000)
+    assert not decision.allowed and decision.reason == "rate"
+    assert decision.retry_after_s >= (grants[0] + WINDOW_US - now_us(redis_)) / 1e6 - 0.001
+
+
+def test_without_a_log_a_planned_slot_is_ignored(limiter: Limiter) -> None:
+    # pacing alone holds such a limit, so the grid decides for planned checks too
+    account = Account("big", "wamm", "http://x", {"token": "big"}, rate_limit=Rate(300, 60))
+    assert limiter.acquire(account, "msg_state").allowed
+    paced = limiter.acquire(account, "msg_state", slot_us=now_us(limiter.redis))
+    assert not paced.allowed and paced.reason == "rate"

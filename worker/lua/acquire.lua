@@ -17,8 +17,15 @@
 -- then per bucket, two keys:
 --   {ns}:v1:rate:{credential}:{bucket}     STRING  next slot on the grid (TAT), epoch µs
 --   {ns}:v1:grants:{credential}:{bucket}   LIST    the last K grant times, newest first
+--
+-- A check the dispatcher planned carries its slot (see plan.lua): planned slots are
+-- already one interval apart, so in a bucket with a log such a check is paced by its own
+-- slot, not by the grid, which requests nobody planned (batch syncs, retries) move on.
+-- Otherwise every unplanned grant would leave each later planned check one interval
+-- "early" and denied. It still moves the grid on, so unplanned requests keep their pace.
+--
 -- ARGV, per bucket, five numbers: K (0: no log, pacing alone holds the limit), W (µs),
---   T (µs), early (µs), late (µs)
+--   T (µs), early (µs), late (µs); then the planned slot (epoch µs; 0: not planned)
 --
 -- Returns {allowed (1|0), retry_after_ms, reason ("ok"|"paused"|"cooldown"|"rate"),
 --          grant time (epoch µs, as a string; "" when denied)}.
@@ -30,6 +37,7 @@ if cooling > 0 then return {0, cooling, 'cooldown', ''} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = (#KEYS - 2) / 2
+local slot = tonumber(ARGV[5 * n + 1] or '0')
 local wait, tats = 0, {}
 for b = 1, n do
   local tat_key, log_key = KEYS[1 + 2 * b], KEYS[2 + 2 * b]
@@ -37,7 +45,9 @@ for b = 1, n do
   local early = tonumber(ARGV[5 * b - 1])
   local tat = tonumber(redis.call('GET', tat_key) or '0')
   tats[b] = tat
-  if tat - early - now > wait then wait = tat - early - now end
+  local due = tat
+  if slot > 0 and k > 0 then due = slot end
+  if due - early - now > wait then wait = due - early - now end
   if k > 0 then
     local kth = redis.call('LINDEX', log_key, k - 1)
     if kth and tonumber(kth) + window - now > wait then wait = tonumber(kth) + window - now end
@@ -53,6 +63,8 @@ for b = 1, n do
   -- on the grid (early, or late by up to `late`): the next slot; after an idle spell: now + T
   local next_tat = tats[b] + interval
   if now - tats[b] > tonumber(ARGV[5 * b]) then next_tat = now + interval end
+  -- a planned grant: the grid moves to one interval past it, never back
+  if slot > 0 and k > 0 then next_tat = math.max(tats[b], math.max(now, slot) + interval) end
   redis.call('SET', tat_key, string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
   if k > 0 then
     redis.call('LPUSH', log_key, stamp)
