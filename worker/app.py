@@ -15,11 +15,13 @@ from config import load_settings
 from config.celery import celery_settings
 from worker.broker import reuse_publish_clients
 from worker.flower_guard import guard_flower_command
+from worker.malloc import cap_arenas
 from worker.redact import install_log_redaction
 from worker.runtime import get_engine
 
 log = logging.getLogger("statuswatch")
 
+cap_arenas()  # before any pool thread: see worker/malloc.py
 reuse_publish_clients()  # kombu builds a redis-py client per published message otherwise
 app = Celery("statuswatch", include=["tasks.tracking"])
 app.config_from_object(celery_settings(load_settings()))
