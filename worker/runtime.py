@@ -75,9 +75,11 @@ def redis_client(url: str) -> redis.Redis:
 class Denied(Exception):
     """The limiter said not now: the tracker goes back on its schedule, nobody waits."""
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, slot_us: int = 0) -> None:
         super().__init__(decision.reason)
         self.decision = decision
+        #: the planned slot the denied attempt carried (0: none, or spent by an earlier attempt)
+        self.slot_us = slot_us
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -249,7 +251,8 @@ class Engine:
             ):
                 self.store.add_counts({"requeues:rate": 1, **tally.take()})
                 return {
-                    "tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1, "slot_us": slot_us,
+                    "tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1,
+                    "slot_us": denied.slot_us,
                 }  # fmt: skip
             return self._deferred(tracker, decision.retry_after_s, decision.reason, tally)
         except MessageError as exc:
@@ -288,9 +291,10 @@ class Engine:
         slots = [slot_us]
 
         def attempt() -> Any:
-            decision = self.limiter.acquire(account, method, slots.pop() if slots else 0)
+            slot = slots.pop() if slots else 0  # a retry after a transient error was never planned
+            decision = self.limiter.acquire(account, method, slot)
             if not decision.allowed:
-                raise Denied(decision)
+                raise Denied(decision, slot)
             started = time.perf_counter()
             try:
                 answer = call()

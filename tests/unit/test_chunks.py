@@ -1,4 +1,5 @@
-"""The dispatcher chunks a credential's checks only for a fast gateway under a loose limit."""
+"""The dispatcher chunks a credential's checks only for a fast gateway under a loose limit, and
+gives each single check its planned slot."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import math
 from pathlib import Path
 
 import fakeredis
+import pytest
+import tenacity
 
 from config import load_settings
+from worker.errors import TransientError
 from worker.runtime import CHUNK_MAX, PROBE_CHECKS, CheckOrder, Engine, chunk_size
+from worker.states import Observation, State
 from worker.tally import Tally
 
 
@@ -64,3 +69,47 @@ def test_single_checks_carry_their_planned_slots_one_spacing_apart(tmp_path: Pat
     assert all(slots) and [b - a for a, b in itertools.pairwise(slots)] == [spacing_us] * 4
     starts = [o.start_s for o in orders]
     assert [round(b - a, 6) for a, b in itertools.pairwise(starts)] == [round(spacing_us / 1e6, 6)] * 4
+
+
+class FlakyGateway:
+    """A provider whose first answer is a transient error and whose later answers are 'read'."""
+
+    ceiling = State.READ
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def method(self, ref: object) -> str:
+        return "msg_state"
+
+    def fetch(self, ref: object) -> Observation:
+        self.calls += 1
+        if self.calls == 1:
+            raise TransientError("HTTP 502", provider="wamm")
+        return Observation(State.READ, "viewed")
+
+
+def now_us(e: Engine) -> int:
+    seconds, micros = e.store.redis.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def test_a_re_sent_check_keeps_its_slot_only_if_no_attempt_spent_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.runtime.wait_jitter", lambda **_: tenacity.wait_none())  # retry at once
+    e = engine(tmp_path, "20/s")
+    e.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
+    account = e.account("shop", "wamm")
+    assert account is not None
+    gateway = e._providers["shop"] = FlakyGateway()  # type: ignore[assignment]
+    # The first attempt goes in its slot and fails; the retry has no slot and the grid says
+    # "in half an interval": re-sent, without the slot it already spent.
+    spent = e.check("wamm:shop:1", slot_us=now_us(e))
+    assert gateway.calls == 1 and spent["requeue_s"] > 0 and spent["slot_us"] == 0
+    # Denied in its own slot (a little too early): re-sent with that slot.
+    e.limiter.redis.delete(e.limiter.keys.rate(account.credential_key, "*"))
+    interval_us = math.ceil(e.limiter.spacing_s(20) * 1e6)
+    slot = now_us(e) + interval_us * 8 // 10  # 0.3 of an interval past what EARLY lets through
+    kept = e.check("wamm:shop:1", slot_us=slot)
+    assert gateway.calls == 1 and kept["requeue_s"] > 0 and kept["slot_us"] == slot

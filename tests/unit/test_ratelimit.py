@@ -170,3 +170,22 @@ def test_without_a_log_a_planned_slot_is_ignored(limiter: Limiter) -> None:
     assert limiter.acquire(account, "msg_state").allowed
     paced = limiter.acquire(account, "msg_state", slot_us=now_us(limiter.redis))
     assert not paced.allowed and paced.reason == "rate"
+
+
+def test_a_planned_grant_moves_the_grid_to_one_interval_past_its_slot(limiter: Limiter) -> None:
+    redis_ = limiter.redis
+    redis_.set(limiter.keys.rate(CREDENTIAL, "*"), "1")  # idle: the grid would restart at now
+    slot = now_us(redis_) + int(INTERVAL_US * EARLY * 0.6)  # a little ahead, within EARLY
+    planned = limiter.acquire(ACCOUNT, "msg_state", slot_us=slot)
+    assert planned.allowed and planned.granted_at_us < slot
+    assert int(redis_.get(limiter.keys.rate(CREDENTIAL, "*"))) == slot + INTERVAL_US
+
+
+def test_a_check_later_than_late_past_its_slot_is_paced_by_the_grid(limiter: Limiter) -> None:
+    redis_ = limiter.redis
+    assert limiter.acquire(ACCOUNT, "msg_state").allowed  # the grid's next slot: an interval away
+    stale = now_us(redis_) - (LATE + 1) * INTERVAL_US  # a redelivered check, long past its slot
+    decision = limiter.acquire(ACCOUNT, "msg_state", slot_us=stale)
+    assert not decision.allowed and decision.reason == "rate"
+    # within LATE of its slot it would have gone: its slot, not the grid, paces it
+    assert limiter.acquire(ACCOUNT, "msg_state", slot_us=now_us(redis_) - (LATE - 1) * INTERVAL_US).allowed
