@@ -168,7 +168,7 @@ def run_tracking(workdir: Path, workers: int, plan: dict) -> float:
     aliases = sorted({alias for alias, _ in plan})
     deployment = Deployment(
         workdir, namespace, wamm_accounts("http://127.0.0.1:9", aliases, f"{RATE}/s"),
-        STATUSWATCH_POLL_FIRST_S="3600", STATUSWATCH_DEFAULT_EXPIRES_S="7200",
+        STATUSWATCH_POLL_FIRST_S="3600", STATUSWATCH_POLL_MAX_S="3600", STATUSWATCH_DEFAULT_EXPIRES_S="7200",
     )  # fmt: skip
     try:
         pids = [deployment.start_worker(name=f"w{i}").pid for i in range(workers)]
