@@ -23,8 +23,9 @@
 -- slot, not by the grid, which requests nobody planned (batch syncs, retries) move on.
 -- Otherwise every unplanned grant would leave each later planned check one interval
 -- "early" and denied. It still moves the grid on, so unplanned requests keep their pace.
--- A check later than `late` past its slot (workers behind, a redelivered message) is
--- paced by the grid like any other request, so a backlog never goes out in one burst.
+-- Checks that come late to their slots (workers behind) catch up as fast as the log
+-- lets them; one more than a window past its slot (a message redelivered after a lease,
+-- a worker far behind) is paced by the grid like any unplanned request.
 --
 -- ARGV, per bucket, five numbers: K (0: no log, pacing alone holds the limit), W (µs),
 --   T (µs), early (µs), late (µs); then the planned slot (epoch µs; 0: not planned)
@@ -48,7 +49,7 @@ for b = 1, n do
   local tat = tonumber(redis.call('GET', tat_key) or '0')
   tats[b] = tat
   local due = tat
-  if slot > 0 and k > 0 and now - slot <= tonumber(ARGV[5 * b]) then due = slot end
+  if slot > 0 and k > 0 and now - slot <= window then due = slot end
   if due - early - now > wait then wait = due - early - now end
   if k > 0 then
     local kth = redis.call('LINDEX', log_key, k - 1)
@@ -66,7 +67,7 @@ for b = 1, n do
   local next_tat = tats[b] + interval
   if now - tats[b] > tonumber(ARGV[5 * b]) then next_tat = now + interval end
   -- a planned grant: the grid moves to one interval past it, never back
-  if slot > 0 and k > 0 and now - slot <= tonumber(ARGV[5 * b]) then
+  if slot > 0 and k > 0 and now - slot <= window then
     next_tat = math.max(tats[b], math.max(now, slot) + interval)
   end
   redis.call('SET', tat_key, string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
