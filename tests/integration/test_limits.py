@@ -49,8 +49,12 @@ def run_four_workers(tmp_path: Path, namespace: str, simulator: SimulatorClient,
         for i in range(10):
             for m in ids:
                 deployment.track(provider="wamm", account=f"a{i}", msg_id=m)
+        # 200 requests/s at 50 ms need about 10 in flight: 4 threads a worker are plenty, and
+        # 32 threads on two cores lost the GIL long enough between a grant and its request
+        # for the gateway to count 21 in a second, or a check to run past latency + 100 ms
+        # (2 of 4 runs at 8 threads, old limiter and new alike; 1 of 17 at 4).
         for w in range(4):
-            deployment.start_worker(f"w{w}", concurrency=8)
+            deployment.start_worker(f"w{w}", concurrency=4)
         # Four workers booting at once on a small machine starve each other of CPU; the
         # checks start once every worker is up (the beat dispatches them).
         deployment.wait_ready([f"w{w}" for w in range(4)])
