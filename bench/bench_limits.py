@@ -14,6 +14,7 @@ CPU per gateway request against a Celery no-op task's (measured in the same run)
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import sys
 import tempfile
@@ -47,6 +48,8 @@ class Result:
     cpu_s: float
     #: statuswatch's fleet counters (checks, deferrals, re-sent checks); empty for the baseline
     counters: dict[str, int]
+    #: requests the gateway admitted in each second of the run
+    per_second: list[int]
 
 
 def lives(messages: int, seed: int = 11) -> dict[tuple[str, str], list[list[object]]]:
@@ -67,8 +70,17 @@ def admitted(sim) -> int:
     return int(stats["total"]) - int(stats["responses"].get("429", 0))
 
 
-def watch(sim, deployment: Deployment, done, messages: int, floor_s: float) -> tuple[float, float]:
-    """Wait until ``done()`` reaches ``messages``; return the time and the utilisation.
+@dataclass(frozen=True)
+class Watched:
+    seconds: float
+    utilisation: float
+    #: requests the gateway admitted in each whole second of the run
+    per_second: list[int]
+
+
+def watch(sim, deployment: Deployment, done, messages: int, floor_s: float) -> Watched:
+    """Wait until ``done()`` reaches ``messages``; the time, the utilisation and the admitted
+    requests per second.
 
     Every message comes due at POLL first_s, and checking each once takes the floor at the
     full allowed rate: from first_s + 1 s for half the floor there is surely a backlog, and
@@ -76,35 +88,31 @@ def watch(sim, deployment: Deployment, done, messages: int, floor_s: float) -> t
     """
     window = (POLL["first_s"] + 1.0, POLL["first_s"] + 1.0 + floor_s / 2)
     marks: list[int] = []
+    seconds = [admitted(sim)]
     started = time.monotonic()
     while time.monotonic() - started < RUN_LIMIT_S:
         elapsed = time.monotonic() - started
         if len(marks) < 2 and elapsed >= window[len(marks)]:
             marks.append(admitted(sim))
+        if elapsed >= len(seconds):
+            seconds.append(admitted(sim))
         if done() >= messages:
             break
         deployment.assert_alive()
         time.sleep(0.05)
     elapsed = time.monotonic() - started
     utilisation = (marks[1] - marks[0]) / (TOKENS * RATE * (window[1] - window[0])) if len(marks) == 2 else float("nan")
-    return elapsed, utilisation
+    return Watched(elapsed, utilisation, [b - a for a, b in itertools.pairwise(seconds)])
 
 
 def summarise(
-    system: str,
-    workers: int,
-    sim,
-    seconds: float,
-    utilisation: float,
-    settled: int,
-    cpu: float,
-    counters: dict[str, int],
+    system: str, workers: int, sim, watched: Watched, settled: int, cpu: float, counters: dict[str, int]
 ) -> Result:
     stats = sim.client.stats()
     windows = [peaks.get("*", 0) for token, peaks in stats["max_per_second"].items() if token.startswith("swbench-")]
     return Result(
-        system, workers, settled, seconds, max(windows) / RATE, utilisation,
-        stats["responses"].get("429", 0), stats["total"], cpu, counters,
+        system, workers, settled, watched.seconds, max(windows) / RATE, watched.utilisation,
+        stats["responses"].get("429", 0), stats["total"], cpu, counters, watched.per_second,
     )  # fmt: skip
 
 
@@ -129,12 +137,12 @@ def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
         def done() -> int:
             return sum(n for name, n in deployment.store.stats().items() if name.startswith("finished:"))
 
-        seconds, utilisation = watch(sim, deployment, done, len(plan), floor_s)
+        watched = watch(sim, deployment, done, len(plan), floor_s)
         cpu = sum(cpu_s(p) for p in pids) - cpu0
         trackers = deployment.store.get_many(f"wamm:{a}:{m}" for a, m in plan)
         settled = sum(1 for t in trackers if t and t.outcome.value == "settled" and t.state.value == "read")
         counters = deployment.store.stats()
-        return summarise("statuswatch", workers, sim, seconds, utilisation, settled, cpu, counters)
+        return summarise("statuswatch", workers, sim, watched, settled, cpu, counters)
     finally:
         deployment.stop()
 
@@ -153,10 +161,10 @@ def run_baseline(workdir: Path, workers: int, plan: dict, sim) -> Result:
         calls = (((sim.url, wamm_token(a), m, deadline, POLL["first_s"], POLL["max_s"]), {}) for a, m in plan)
         deployment.send_many("baseline.check", calls, countdown=POLL["first_s"])
         floor_s = len(plan) / (TOKENS * RATE)
-        seconds, utilisation = watch(sim, deployment, lambda: deployment.redis.hlen(done_key), len(plan), floor_s)
+        watched = watch(sim, deployment, lambda: deployment.redis.hlen(done_key), len(plan), floor_s)
         cpu = sum(cpu_s(p) for p in pids) - cpu0
         settled = sum(1 for state in deployment.redis.hvals(done_key) if state == "viewed")
-        return summarise("Celery baseline", workers, sim, seconds, utilisation, settled, cpu, {})
+        return summarise("Celery baseline", workers, sim, watched, settled, cpu, {})
     finally:
         deployment.stop()
 
@@ -272,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{w} workers {ms:.2f} ms per track" for w, ms in track_ms.items())
         + "; 'tracking taken out' subtracts messages x that from the run's CPU"
     )
+    for r in results:
+        note(f"{r.system}, {r.workers} workers, admitted requests per second: {' '.join(map(str, r.per_second))}")
     for r in results:
         if r.counters:
             checks = max(r.counters.get("checks", 0), 1)
