@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.noop_app import NOOP_TASK
-from bench.procs import NOOP_APP, Deployment, cpu_s
+from bench.procs import NOOP_APP, STATUSWATCH_APP, Deployment, cpu_s
 from bench.report import note, show, verdict
 from bench.throughput import run_noop, wamm_accounts, wamm_token
 from config.celery import CHECK_QUEUE, TRACK_QUEUE
@@ -116,6 +116,23 @@ def summarise(
     )  # fmt: skip
 
 
+def start_fleet(deployment: Deployment, workers: int, app: str = STATUSWATCH_APP, beat: bool = True) -> list[int]:
+    """Start ``workers`` worker processes (and beat) and wait until each answers a ping."""
+    pids = [deployment.start_worker(app, name=f"w{i}").pid for i in range(workers)]
+    if beat:
+        deployment.start_beat()
+    deployment.wait_workers(workers)
+    return pids
+
+
+def fleet_cpu_s(pids: list[int]) -> float:
+    return sum(cpu_s(p) for p in pids)
+
+
+def send_tracks(deployment: Deployment, plan: dict) -> None:
+    deployment.send_many("statuswatch.track", (((), {"provider": "wamm", "account": a, "msg_id": m}) for a, m in plan))
+
+
 def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
     namespace = f"swbench-{uuid.uuid4().hex[:6]}-sw{workers}"
     aliases = sorted({alias for alias, _ in plan})
@@ -125,20 +142,16 @@ def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
         STATUSWATCH_POLL_JITTER="0", STATUSWATCH_DEFAULT_EXPIRES_S="120",
     )  # fmt: skip
     try:
-        pids = [deployment.start_worker(name=f"w{i}").pid for i in range(workers)]
-        deployment.start_beat()
-        deployment.wait_workers(workers)
-        cpu0 = sum(cpu_s(p) for p in pids)
-        deployment.send_many(
-            "statuswatch.track", (((), {"provider": "wamm", "account": a, "msg_id": m}) for a, m in plan)
-        )
+        pids = start_fleet(deployment, workers)
+        cpu0 = fleet_cpu_s(pids)
+        send_tracks(deployment, plan)
         floor_s = len(plan) / (TOKENS * RATE)
 
         def done() -> int:
             return sum(n for name, n in deployment.store.stats().items() if name.startswith("finished:"))
 
         watched = watch(sim, deployment, done, len(plan), floor_s)
-        cpu = sum(cpu_s(p) for p in pids) - cpu0
+        cpu = fleet_cpu_s(pids) - cpu0
         trackers = deployment.store.get_many(f"wamm:{a}:{m}" for a, m in plan)
         settled = sum(1 for t in trackers if t and t.outcome.value == "settled" and t.state.value == "read")
         counters = deployment.store.stats()
@@ -154,15 +167,14 @@ def run_baseline(workdir: Path, workers: int, plan: dict, sim) -> Result:
         workdir, namespace, None, BASELINE_RATE_LIMIT=f"{TOKENS * RATE // workers}/s", BASELINE_DONE_KEY=done_key
     )
     try:
-        pids = [deployment.start_worker("bench.baseline_app", name=f"w{i}").pid for i in range(workers)]
-        deployment.wait_workers(workers)
-        cpu0 = sum(cpu_s(p) for p in pids)
+        pids = start_fleet(deployment, workers, "bench.baseline_app", beat=False)
+        cpu0 = fleet_cpu_s(pids)
         deadline = time.time() + 120
         calls = (((sim.url, wamm_token(a), m, deadline, POLL["first_s"], POLL["max_s"]), {}) for a, m in plan)
         deployment.send_many("baseline.check", calls, countdown=POLL["first_s"])
         floor_s = len(plan) / (TOKENS * RATE)
         watched = watch(sim, deployment, lambda: deployment.redis.hlen(done_key), len(plan), floor_s)
-        cpu = sum(cpu_s(p) for p in pids) - cpu0
+        cpu = fleet_cpu_s(pids) - cpu0
         settled = sum(1 for state in deployment.redis.hvals(done_key) if state == "viewed")
         return summarise("Celery baseline", workers, sim, watched, settled, cpu, {})
     finally:
@@ -179,20 +191,16 @@ def run_tracking(workdir: Path, workers: int, plan: dict) -> float:
         STATUSWATCH_POLL_FIRST_S="3600", STATUSWATCH_POLL_MAX_S="3600", STATUSWATCH_DEFAULT_EXPIRES_S="7200",
     )  # fmt: skip
     try:
-        pids = [deployment.start_worker(name=f"w{i}").pid for i in range(workers)]
-        deployment.start_beat()
-        deployment.wait_workers(workers)
-        cpu0 = sum(cpu_s(p) for p in pids)
-        deployment.send_many(
-            "statuswatch.track", (((), {"provider": "wamm", "account": a, "msg_id": m}) for a, m in plan)
-        )
+        pids = start_fleet(deployment, workers)
+        cpu0 = fleet_cpu_s(pids)
+        send_tracks(deployment, plan)
         deadline = time.monotonic() + RUN_LIMIT_S
         while deployment.active() < len(plan) or deployment.queue_length(TRACK_QUEUE):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{deployment.active()} of {len(plan)} registered")
             deployment.assert_alive()
             time.sleep(0.05)
-        return (sum(cpu_s(p) for p in pids) - cpu0) / len(plan) * 1000
+        return (fleet_cpu_s(pids) - cpu0) / len(plan) * 1000
     finally:
         deployment.stop()
 
@@ -202,9 +210,8 @@ def run_paced_noop(workdir: Path, workers: int, total: int, rate_per_s: float) -
     ``rate_per_s`` as checks do (a flood drained by one worker costs less per task)."""
     deployment = Deployment(workdir, f"swbench-{uuid.uuid4().hex[:6]}-noop{workers}")
     try:
-        pids = [deployment.start_worker(NOOP_APP, name=f"noop{i}").pid for i in range(workers)]
-        deployment.wait_workers(workers)
-        cpu0 = sum(cpu_s(p) for p in pids)
+        pids = start_fleet(deployment, workers, NOOP_APP, beat=False)
+        cpu0 = fleet_cpu_s(pids)
         started = time.monotonic()
         with deployment.producer.producer_or_acquire() as producer:
             for i in range(total):
@@ -217,7 +224,7 @@ def run_paced_noop(workdir: Path, workers: int, total: int, rate_per_s: float) -
                 raise TimeoutError("paced no-op tasks not drained within 60 s")
             deployment.assert_alive()
             time.sleep(0.05)
-        return (sum(cpu_s(p) for p in pids) - cpu0) / total * 1000
+        return (fleet_cpu_s(pids) - cpu0) / total * 1000
     finally:
         deployment.stop()
 

@@ -8,7 +8,9 @@ request never waits: the caller defers its tracker by ``retry_after_s``.
 Each bucket is an exact sliding window (the last K grant times: no window of the limit's
 period, widened by ``margin``, ever holds more than K) paced by GCRA (grants spread one
 interval apart; a grant that comes a little late does not push later ones back, so callers
-that are always a few ms late still get the whole limit). See ``lua/acquire.lua``.
+that are always a few ms late still get the whole limit). A check the dispatcher planned
+(``plan``) is paced by its own slot instead of the grid, where the bucket keeps its log; one
+late to its slot catches up as fast as the log allows. See ``lua/acquire.lua``.
 
 Why not the ``limits`` library: its Redis strategies answer allowed/denied per call and the
 time to wait needs a second call; its moving window is exact but unpaced, so a fleet would

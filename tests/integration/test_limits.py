@@ -52,7 +52,7 @@ def run_four_workers(tmp_path: Path, namespace: str, simulator: SimulatorClient,
         # 200 requests/s at 50 ms need about 10 in flight: 4 threads a worker are plenty, and
         # 32 threads on two cores lost the GIL long enough between a grant and its request
         # for the gateway to count 21 in a second, or a check to run past latency + 100 ms
-        # (2 of 4 runs at 8 threads, old limiter and new alike; 1 of 17 at 4).
+        # (at 8 threads 2 of 4 runs failed with the old limiter, 4 of 6 with the new; at 4, 1 of 17).
         for w in range(4):
             deployment.start_worker(f"w{w}", concurrency=4)
         # Four workers booting at once on a small machine starve each other of CPU; the
