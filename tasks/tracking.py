@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from worker.app import app
-from worker.runtime import CheckOrder, Engine, get_engine
+from worker.runtime import GANG_WINDOW_S, CheckOrder, Engine, get_engine
 
 log = logging.getLogger("statuswatch")
 
 #: a start closer than this is sent at once: the limiter evens out a few ms, and a Celery
 #: ETA costs the worker more CPU than the check itself
 MIN_COUNTDOWN_S = 0.02
+#: at most this many gang members run at once in a worker process (beyond it they queue)
+GANG_THREADS = 64
 
 
 @app.task(name="statuswatch.track")
@@ -34,7 +39,9 @@ def dispatch_task() -> dict[str, int]:
                 # a check older than its lease is pointless: the lease has brought it back.
                 countdown = order.start_s if order.start_s >= MIN_COUNTDOWN_S else None
                 tracker = order.trackers[0] if len(order.trackers) == 1 else order.trackers
-                kwargs = {"slot": order.slot_us} if order.slot_us else {}
+                kwargs: dict[str, Any] = {"slot": order.slot_us} if order.slot_us else {}
+                if order.slots:
+                    kwargs["slots"] = order.slots
                 check_task.apply_async((tracker,), kwargs, producer=producer, countdown=countdown, expires=lease_s)
 
     return {"claimed": engine.dispatch(enqueue)}
@@ -59,25 +66,56 @@ def housekeeping_task() -> dict[str, Any]:
 
 
 @app.task(name="statuswatch.check")
-def check_task(tracker: str | list[str], requeued: int = 0, slot: int = 0) -> dict[str, Any]:
-    """Ask the gateway about one tracker's message and apply the answer; given a list (a
-    chunk the dispatcher made for a fast gateway), do so for each, one after another.
-    ``slot``: the limiter slot the dispatcher planned for a single check (epoch µs)."""
+def check_task(
+    tracker: str | list[str], requeued: int = 0, slot: int = 0, slots: list[int] | None = None
+) -> dict[str, Any]:
+    """Ask the gateway about one tracker's message and apply the answer. Given a list: with
+    ``slots`` (a gang of different credentials' checks, one slot each) run them side by side,
+    each from its slot; without (a chunk the dispatcher made for a fast gateway) one after
+    another. ``slot``: the limiter slot the dispatcher planned for a single check (epoch µs)."""
     engine = get_engine()
-    if isinstance(tracker, list):
-        results = []
-        for tid in tracker:
-            try:
-                results.append(_check_one(engine, tid, 0, 0))
-            except Exception:  # one tracker's failure must not hold the rest back a lease
-                log.exception("check of %s failed; its lease brings it back", tid)
-                results.append({"tracker": tid, "error": True})
-        return {
-            "checked": len(results),
-            "settled": sum(1 for r in results if r.get("outcome") == "settled"),
-            "requeued": sum(1 for r in results if "requeue_s" in r),
-        }
-    return _check_one(engine, tracker, requeued, slot)
+    if not isinstance(tracker, list):
+        return _check_one(engine, tracker, requeued, slot)
+    if slots is not None:
+        if len(slots) != len(tracker):
+            raise ValueError(f"slots: {len(slots)} slots for {len(tracker)} trackers")
+        results = _side_by_side(engine, tracker, slots)
+    else:
+        results = [_check_guarded(engine, tid, 0) for tid in tracker]
+    return {
+        "checked": len(results),
+        "settled": sum(1 for r in results if r.get("outcome") == "settled"),
+        "requeued": sum(1 for r in results if "requeue_s" in r),
+    }
+
+
+def _side_by_side(engine: Engine, trackers: list[str], slots: list[int]) -> list[dict[str, Any]]:
+    """A gang: each check starts as far after the task's start as its slot is after the
+    first (at most ``GANG_WINDOW_S``), on a thread of its own; the first on this one."""
+    began, first = time.monotonic(), slots[0]
+
+    def run(tid: str, slot: int) -> dict[str, Any]:
+        time.sleep(min(GANG_WINDOW_S, max(0.0, began + (slot - first) / 1e6 - time.monotonic())))
+        return _check_guarded(engine, tid, slot)
+
+    pool = _gang_pool()
+    rest = [pool.submit(run, tid, slot) for tid, slot in zip(trackers[1:], slots[1:], strict=True)]
+    return [run(trackers[0], first), *(future.result() for future in rest)]
+
+
+@functools.cache
+def _gang_pool() -> ThreadPoolExecutor:
+    """Threads for the members of gangs, started as needed (a gang holds one for a check)."""
+    return ThreadPoolExecutor(max_workers=GANG_THREADS, thread_name_prefix="statuswatch-gang")
+
+
+def _check_guarded(engine: Engine, tid: str, slot: int) -> dict[str, Any]:
+    """One check of a chunk or gang: its failure must not hold the others back a lease."""
+    try:
+        return _check_one(engine, tid, 0, slot)
+    except Exception:
+        log.exception("check of %s failed; its lease brings it back", tid)
+        return {"tracker": tid, "error": True}
 
 
 def _check_one(engine: Engine, tracker: str, requeued: int, slot: int) -> dict[str, Any]:

@@ -52,6 +52,15 @@ REQUEUE_LIMIT = 1
 CHUNK_SPACING_S = 0.002
 CHUNK_BUDGET_S = 0.05
 CHUNK_MAX = 10
+#: Gangs: single planned checks of different credentials whose slots lie within
+#: GANG_WINDOW_S of the first go out as one task message, at most GANG_MAX of them, and run
+#: side by side on threads of their own, each starting at its own slot. Under a tight limit
+#: (one check per slot) a fleet of many credentials thus pays Celery's cost of a task
+#: (publish, receive, acknowledge) once per gang instead of once per check. Only
+#: credentials whose checks are more than the window apart join one, so a gang never holds
+#: two checks of one credential, and its task runs for the window plus the slowest check.
+GANG_WINDOW_S = 0.015
+GANG_MAX = 8
 #: the time a check takes besides the gateway's answer (store and limiter round trips)
 CHECK_OVERHEAD_S = 0.002
 #: where chunks could apply but nobody has measured the gateway yet, a dispatch sends only
@@ -87,12 +96,40 @@ def _is_retryable(exc: BaseException) -> bool:
 
 
 class CheckOrder(NamedTuple):
-    """One check task for the dispatcher to send: its trackers (one, or a chunk), its start
-    (seconds from now) and, for a single planned check, its limiter slot (epoch µs; 0: none)."""
+    """One check task for the dispatcher to send: its trackers (one, a chunk or a gang), its
+    start (seconds from now); for a single planned check its limiter slot (epoch µs; 0:
+    none) and its credential's spacing; for a gang, each tracker's slot."""
 
     trackers: list[str]
     start_s: float
     slot_us: int = 0
+    spacing_s: float = 0.0
+    slots: list[int] | None = None
+
+
+def gangs(orders: list[CheckOrder]) -> list[CheckOrder]:
+    """Join single planned checks due within GANG_WINDOW_S of each other into gangs (see
+    GANG_*); chunks, unplanned checks and credentials with denser slots stay as they are."""
+    out, joinable = [], []
+    for order in orders:
+        fits = len(order.trackers) == 1 and order.slot_us and order.spacing_s > GANG_WINDOW_S
+        (joinable if fits else out).append(order)
+    joinable.sort(key=lambda o: o.slot_us)
+    i = 0
+    while i < len(joinable):
+        first = joinable[i]
+        members = [first]
+        for order in joinable[i + 1 : i + GANG_MAX]:
+            if order.slot_us - first.slot_us > GANG_WINDOW_S * 1e6:
+                break
+            members.append(order)
+        i += len(members)
+        if len(members) == 1:
+            out.append(first)
+        else:
+            trackers = [o.trackers[0] for o in members]
+            out.append(CheckOrder(trackers, first.start_s, slots=[o.slot_us for o in members]))
+    return out
 
 
 @dataclass
@@ -151,11 +188,12 @@ class Engine:
         Limit-aware: for each credential it plans check slots one limiter interval apart, up to
         ``PLAN_HORIZON`` dispatch intervals ahead, and claims only as many trackers as there
         are free slots; each check starts at its slot (a countdown of at most a few seconds),
-        so checks meet the limiter already spaced and are rarely denied. The due trackers of a
+        so checks meet the limiter already spaced and are rarely denied. Checks of different
+        credentials due together go out as one task (``gangs``). The due trackers of a
         paused or cooling credential are deferred here, in Redis, without a check (and end as
         timed_out if their deadline passes meanwhile). Stops after ``dispatch_budget_s``.
         """
-        started, total = time.monotonic(), 0
+        started, total, planned = time.monotonic(), 0, []
         for group in self.store.groups():
             provider, _, alias = group.partition(":")
             account = self.account(alias, provider)
@@ -182,12 +220,18 @@ class Engine:
             if claimed:
                 plan = self.limiter.plan(account, rate, len(claimed))
                 size = chunk_size(latency, spacing)
-                enqueue([
+                # starts are kept on the monotonic clock until every credential is planned
+                base = time.monotonic()
+                planned += [
                     # a single check carries its slot to the limiter; a chunk's checks take the grid
-                    CheckOrder(claimed[i : i + size], plan.start_s(i), plan.slot_us(i) if size == 1 else 0)
+                    CheckOrder(
+                        claimed[i : i + size], base + plan.start_s(i), plan.slot_us(i) if size == 1 else 0, spacing
+                    )
                     for i in range(0, len(claimed), size)
-                ])  # fmt: skip
+                ]
             total += len(claimed)
+        now = time.monotonic()
+        enqueue(gangs([order._replace(start_s=max(0.0, order.start_s - now)) for order in planned]))
         return total
 
     def latency_s(self, provider: str) -> float | None:

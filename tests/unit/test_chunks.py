@@ -1,10 +1,11 @@
-"""The dispatcher chunks a credential's checks only for a fast gateway under a loose limit, and
-gives each single check its planned slot."""
+"""The dispatcher chunks a credential's checks only for a fast gateway under a loose limit,
+gives each single check its planned slot, and gangs different credentials' checks due together."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import threading
 from pathlib import Path
 
 import fakeredis
@@ -12,8 +13,9 @@ import pytest
 import tenacity
 
 from config import load_settings
+from tasks import tracking
 from worker.errors import TransientError
-from worker.runtime import CHUNK_MAX, PROBE_CHECKS, CheckOrder, Engine, chunk_size
+from worker.runtime import CHUNK_MAX, GANG_MAX, GANG_WINDOW_S, PROBE_CHECKS, CheckOrder, Engine, chunk_size, gangs
 from worker.states import Observation, State
 from worker.tally import Tally
 
@@ -67,8 +69,9 @@ def test_single_checks_carry_their_planned_slots_one_spacing_apart(tmp_path: Pat
     slots = [o.slot_us for o in orders]
     spacing_us = math.ceil(tight.limiter.spacing_s(20) * 1e6)
     assert all(slots) and [b - a for a, b in itertools.pairwise(slots)] == [spacing_us] * 4
-    starts = [o.start_s for o in orders]
-    assert [round(b - a, 6) for a, b in itertools.pairwise(starts)] == [round(spacing_us / 1e6, 6)] * 4
+    starts = [o.start_s for o in orders]  # the first, due now, may have become "at once" (0)
+    assert [round(b - a, 6) for a, b in itertools.pairwise(starts[1:])] == [round(spacing_us / 1e6, 6)] * 3
+    assert starts[0] == pytest.approx(max(0.0, starts[1] - spacing_us / 1e6), abs=1e-6)
 
 
 class FlakyGateway:
@@ -113,3 +116,104 @@ def test_a_re_sent_check_keeps_its_slot_only_if_no_attempt_spent_it(
     slot = now_us(e) + interval_us * 8 // 10  # 0.3 of an interval past what EARLY lets through
     kept = e.check("wamm:shop:1", slot_us=slot)
     assert gateway.calls == 1 and kept["requeue_s"] > 0 and kept["slot_us"] == slot
+
+
+# -- gangs: single planned checks of different credentials, due together, in one task ---------
+
+
+def order(name: str, slot_ms: float, spacing_s: float = 0.05) -> CheckOrder:
+    return CheckOrder([name], slot_ms / 1000, int(1_000_000_000 + slot_ms * 1000), spacing_s)
+
+
+def test_checks_due_within_the_window_go_out_as_one_gang_in_slot_order() -> None:
+    window_ms = GANG_WINDOW_S * 1000
+    out = gangs([order("b", 5), order("a", 0), order("c", window_ms), order("d", window_ms + 1)])
+    assert [o.trackers for o in out] == [["a", "b", "c"], ["d"]]
+    gang, alone = out
+    assert gang.start_s == 0 and gang.slots == [1_000_000_000, 1_000_005_000, 1_000_000_000 + int(window_ms * 1000)]
+    assert alone == order("d", window_ms + 1)  # a gang of one is the single check it was
+
+
+def test_a_gang_holds_at_most_gang_max_checks() -> None:
+    out = gangs([order(f"t{i}", i * 0.1) for i in range(GANG_MAX + 3)])
+    assert [len(o.trackers) for o in out] == [GANG_MAX, 3]
+    assert [t for o in out for t in o.trackers] == [f"t{i}" for i in range(GANG_MAX + 3)]
+
+
+def test_chunks_unplanned_checks_and_dense_credentials_never_join_a_gang() -> None:
+    chunk = CheckOrder(["c1", "c2"], 0.0)
+    unplanned = CheckOrder(["u"], 0.0)
+    dense = order("d", 1, spacing_s=GANG_WINDOW_S)  # two of its slots could fall in one window
+    out = gangs([chunk, order("a", 0), unplanned, dense, order("b", 2)])
+    assert chunk in out and unplanned in out and dense in out
+    assert [o.trackers for o in out if o.slots] == [["a", "b"]]
+
+
+def accounts_engine(tmp_path: Path, names: list[str], rate: str = "20/s") -> Engine:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        "".join(f'[accounts.{n}]\nprovider = "wamm"\ntoken = "t-{n}"\nrate_limit = "{rate}"\n' for n in names)
+    )
+    settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts), "STATUSWATCH_POLL_FIRST_S": "0"})
+    return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
+
+
+def test_the_dispatcher_gangs_the_same_slot_of_every_credential(tmp_path: Path) -> None:
+    names = ["shop", "billing", "support"]
+    e = accounts_engine(tmp_path, names)
+    for name in names:
+        for i in range(4):
+            e.track({"provider": "wamm", "account": name, "msg_id": str(i)})
+    out: list[CheckOrder] = []
+    e.dispatch(out.extend)
+    # three idle credentials: their plans start together, slot i of each in one gang
+    assert len(out) == 4
+    for gang in out:
+        assert gang.slots is not None and len(gang.slots) == 3
+        assert sorted(t.split(":")[1] for t in gang.trackers) == sorted(names)
+        assert max(gang.slots) - min(gang.slots) <= GANG_WINDOW_S * 1e6
+
+
+class MeetingGateway:
+    """Answers 'read' only once all ``barrier.parties`` callers are inside ``fetch`` at once."""
+
+    ceiling = State.READ
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        self.barrier = barrier
+
+    def method(self, ref: object) -> str:
+        return "msg_state"
+
+    def fetch(self, ref: object) -> Observation:
+        self.barrier.wait()
+        return Observation(State.READ, "viewed")
+
+
+def test_a_gang_runs_its_checks_side_by_side_each_in_its_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = ["shop", "billing", "support"]
+    e = accounts_engine(tmp_path, names)
+    monkeypatch.setattr(tracking, "get_engine", lambda: e)
+    barrier = threading.Barrier(len(names), timeout=5)
+    for name in names:
+        e.track({"provider": "wamm", "account": name, "msg_id": "1"})
+        e._providers[name] = MeetingGateway(barrier)  # type: ignore[assignment]
+    start = now_us(e)
+    slots = [start, start + 2_000, start + 4_000]
+    result = tracking.check_task([f"wamm:{n}:1" for n in names], slots=slots)
+    # one after another, the first fetch would wait at the barrier alone and break it
+    assert result == {"checked": 3, "settled": 3, "requeued": 0}
+    grants = []
+    for name in names:
+        account = e.account(name, "wamm")
+        assert account is not None
+        (bucket,) = e.limiter.buckets(account, "msg_state")
+        grants.append(int(e.store.redis.lindex(e.limiter.keys.grants(account.credential_key, bucket), 0)))
+    grants.sort()
+    assert all(g >= s - 1_000 for g, s in zip(grants, slots, strict=True))  # none long before its slot
+
+
+def test_a_gang_needs_one_slot_per_tracker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracking, "get_engine", lambda: engine(tmp_path, "20/s"))
+    with pytest.raises(ValueError, match="slots: 1 slots for 2 trackers"):
+        tracking.check_task(["wamm:shop:1", "wamm:shop:2"], slots=[1])
