@@ -292,13 +292,13 @@ def show_timeline(samples: list[scale.ScaleSample]) -> None:
             continue
         span_s = s.at_s - previous.at_s
         rows.append([
-            f"{s.at_s:.0f}", s.rss_mb, s.active, s.due, s.track_queue, s.check_queue,
+            f"{s.at_s:.0f}", s.rss_mb, s.threads, s.active, s.due, s.track_queue, s.check_queue,
             (s.gateway_requests - previous.gateway_requests) / span_s, 100 * (s.cpu_s - previous.cpu_s) / span_s,
         ])  # fmt: skip
         previous = s
     show(
         "Figure 4b. Timeline (one row per minute)",
-        ["t s", "RSS MB", "active", "due", "track queue", "check queue", "checks/s", "worker CPU %"],
+        ["t s", "RSS MB", "threads", "active", "due", "track queue", "check queue", "checks/s", "worker CPU %"],
         rows,
     )
 

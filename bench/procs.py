@@ -55,6 +55,12 @@ def rss_mb(pid: int) -> float:
     return resident_pages * PAGE_BYTES / 2**20
 
 
+def thread_count(pid: int) -> int:
+    """Threads of a process (a thread pool starts its threads as it gets busy)."""
+    with open(f"/proc/{pid}/status") as file:
+        return next(int(line.split()[1]) for line in file if line.startswith("Threads:"))
+
+
 # -- Redis -----------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.procs import Deployment, cpu_s, rss_mb
+from bench.procs import Deployment, cpu_s, rss_mb, thread_count
 from bench.throughput import wamm_accounts, wamm_token
 from config import Settings
 from config.celery import CHECK_QUEUE, TRACK_QUEUE
@@ -40,6 +40,7 @@ FIRST_MSG_ID = 900_000_000
 class ScaleSample:
     at_s: float
     rss_mb: float
+    threads: int
     cpu_s: float
     active: int
     due: int
@@ -98,6 +99,7 @@ class Watch:
         return ScaleSample(
             at_s=time.monotonic() - self.started,
             rss_mb=rss_mb(self.pid),
+            threads=thread_count(self.pid),
             cpu_s=cpu_s(self.pid),
             active=d.active(),
             due=d.store.due_count(),
@@ -114,7 +116,7 @@ def finished(sample: ScaleSample) -> bool:
 
 def progress_line(s: ScaleSample) -> str:
     return (
-        f"  t={s.at_s:6.0f}s rss={s.rss_mb:6.1f}MB cpu={s.cpu_s:7.1f}s active={s.active:6d} "
+        f"  t={s.at_s:6.0f}s rss={s.rss_mb:6.1f}MB threads={s.threads:3d} cpu={s.cpu_s:7.1f}s active={s.active:6d} "
         f"due={s.due:6d} track_q={s.track_queue:6d} check_q={s.check_queue:6d} requests={s.gateway_requests}"
     )
 

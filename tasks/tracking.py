@@ -123,7 +123,7 @@ def _check_one(engine: Engine, tracker: str, requeued: int, slot: int) -> dict[s
     if "requeue_s" in result:  # the limiter said "in a few ms": go again then, never sleep here
         check_task.apply_async(
             (tracker,),
-            {"requeued": result["requeued"], **({"slot": result["slot_us"]} if result["slot_us"] else {})},
+            {"requeued": result["requeued"]},
             countdown=result["requeue_s"],
             expires=engine.settings.lease_s,
         )

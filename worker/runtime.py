@@ -38,9 +38,12 @@ RETRY_ATTEMPTS = 3
 RETRY_BUDGET_S = 1.0
 #: how many dispatch intervals ahead a credential's checks are planned
 PLAN_HORIZON = 2
-#: a check denied by at most this fraction of its credential's interval is re-sent once with
-#: that countdown (it started a few ms late); longer denials mean a backlog, and re-sending
-#: would only feed it, so those trackers go back on the schedule
+#: an unplanned attempt (a retry, a chunk's check) denied by at most this fraction of its
+#: credential's interval is re-sent once with that countdown (it came a few ms early);
+#: longer denials mean a backlog, and re-sending would only feed it, so those trackers go
+#: back on the schedule. So does a planned check that is denied: the next free slot is
+#: already planned for another check, which a re-sent one would take, denying that one in
+#: turn (0.13-0.23 re-sent per check and a quarter of the workers' CPU: bench/RESULTS.md).
 REQUEUE_MAX_INTERVALS = 0.5
 REQUEUE_LIMIT = 1
 #: Chunks: where a credential's limit leaves its planned checks at most CHUNK_SPACING_S
@@ -56,11 +59,10 @@ CHUNK_MAX = 10
 #: GANG_WINDOW_S of the first go out as one task message, at most GANG_MAX of them, and run
 #: side by side on threads of their own, each starting at its own slot. Under a tight limit
 #: (one check per slot) a fleet of many credentials thus pays Celery's cost of a task
-#: (publish, receive, acknowledge) once per gang instead of once per check. Only
-#: credentials whose checks are more than the window apart join one, so a gang never holds
-#: two checks of one credential, and its task runs for the window plus the slowest check.
-GANG_WINDOW_S = 0.015
-GANG_MAX = 8
+#: (publish, receive, acknowledge) once per gang instead of once per check. A gang holds
+#: one check per credential, and its task runs for the window plus its slowest check.
+GANG_WINDOW_S = 0.04
+GANG_MAX = 16
 #: the time a check takes besides the gateway's answer (store and limiter round trips)
 CHECK_OVERHEAD_S = 0.002
 #: where chunks could apply but nobody has measured the gateway yet, a dispatch sends only
@@ -98,32 +100,37 @@ def _is_retryable(exc: BaseException) -> bool:
 class CheckOrder(NamedTuple):
     """One check task for the dispatcher to send: its trackers (one, a chunk or a gang), its
     start (seconds from now); for a single planned check its limiter slot (epoch µs; 0:
-    none) and its credential's spacing; for a gang, each tracker's slot."""
+    none) and its credential; for a gang, each tracker's slot."""
 
     trackers: list[str]
     start_s: float
     slot_us: int = 0
-    spacing_s: float = 0.0
+    credential: str = ""
     slots: list[int] | None = None
 
 
 def gangs(orders: list[CheckOrder]) -> list[CheckOrder]:
-    """Join single planned checks due within GANG_WINDOW_S of each other into gangs (see
-    GANG_*); chunks, unplanned checks and credentials with denser slots stay as they are."""
-    out, joinable = [], []
-    for order in orders:
-        fits = len(order.trackers) == 1 and order.slot_us and order.spacing_s > GANG_WINDOW_S
-        (joinable if fits else out).append(order)
-    joinable.sort(key=lambda o: o.slot_us)
-    i = 0
-    while i < len(joinable):
-        first = joinable[i]
-        members = [first]
-        for order in joinable[i + 1 : i + GANG_MAX]:
+    """Join single planned checks of different credentials due within GANG_WINDOW_S of each
+    other into gangs (see GANG_*); chunks and unplanned checks stay as they are."""
+
+    def joins(order: CheckOrder) -> bool:
+        return len(order.trackers) == 1 and bool(order.slot_us) and bool(order.credential)
+
+    out = [o for o in orders if not joins(o)]
+    pending = sorted(filter(joins, orders), key=lambda o: o.slot_us)
+    while pending:
+        first, later = pending[0], []
+        members, credentials = [first], {first.credential}
+        for i, order in enumerate(pending[1:], 1):
             if order.slot_us - first.slot_us > GANG_WINDOW_S * 1e6:
+                later += pending[i:]
                 break
-            members.append(order)
-        i += len(members)
+            if order.credential in credentials or len(members) == GANG_MAX:
+                later.append(order)  # the credential's next slot, or a full gang: a later gang
+            else:
+                members.append(order)
+                credentials.add(order.credential)
+        pending = later
         if len(members) == 1:
             out.append(first)
         else:
@@ -225,7 +232,10 @@ class Engine:
                 planned += [
                     # a single check carries its slot to the limiter; a chunk's checks take the grid
                     CheckOrder(
-                        claimed[i : i + size], base + plan.start_s(i), plan.slot_us(i) if size == 1 else 0, spacing
+                        claimed[i : i + size],
+                        base + plan.start_s(i),
+                        plan.slot_us(i) if size == 1 else 0,
+                        account.credential_key,
                     )
                     for i in range(0, len(claimed), size)
                 ]
@@ -265,10 +275,10 @@ class Engine:
     def check(self, tid: str, requeued: int = 0, slot_us: int = 0) -> dict[str, Any]:
         """Ask the gateway about one tracker's message and apply the answer.
 
-        ``slot_us`` is the limiter slot the dispatcher planned for this check (0: none). A
-        check the limiter turns away by a few milliseconds answers ``requeue_s``: its task
-        is re-sent once with that countdown. Longer denials defer the tracker on its
-        schedule. Nothing ever sleeps.
+        ``slot_us`` is the limiter slot the dispatcher planned for this check (0: none). An
+        unplanned attempt the limiter turns away by a few milliseconds answers ``requeue_s``:
+        its task is re-sent once with that countdown. A planned check denied, or a longer
+        denial, defers the tracker on its schedule (see REQUEUE_*). Nothing ever sleeps.
         """
         tracker = self.store.get(tid)
         if tracker is None or tracker.outcome is not Outcome.ACTIVE:
@@ -290,14 +300,12 @@ class Engine:
             interval_s = self.limiter.spacing_s(self.limiter.rate_per_s(account, method))
             if (
                 decision.reason == "rate"
+                and not denied.slot_us
                 and decision.retry_after_s <= REQUEUE_MAX_INTERVALS * interval_s
                 and requeued < REQUEUE_LIMIT
             ):
                 self.store.add_counts({"requeues:rate": 1, **tally.take()})
-                return {
-                    "tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1,
-                    "slot_us": denied.slot_us,
-                }  # fmt: skip
+                return {"tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1}
             return self._deferred(tracker, decision.retry_after_s, decision.reason, tally)
         except MessageError as exc:
             return self._failed(tracker, str(exc), tally, not_found=True)

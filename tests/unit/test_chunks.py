@@ -97,7 +97,7 @@ def now_us(e: Engine) -> int:
     return int(seconds) * 1_000_000 + int(micros)
 
 
-def test_a_re_sent_check_keeps_its_slot_only_if_no_attempt_spent_it(
+def test_a_denied_retry_is_re_sent_and_a_denied_planned_check_goes_back_on_its_schedule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("worker.runtime.wait_jitter", lambda **_: tenacity.wait_none())  # retry at once
@@ -106,23 +106,29 @@ def test_a_re_sent_check_keeps_its_slot_only_if_no_attempt_spent_it(
     account = e.account("shop", "wamm")
     assert account is not None
     gateway = e._providers["shop"] = FlakyGateway()  # type: ignore[assignment]
-    # The first attempt goes in its slot and fails; the retry has no slot and the grid says
-    # "in half an interval": re-sent, without the slot it already spent.
-    spent = e.check("wamm:shop:1", slot_us=now_us(e))
-    assert gateway.calls == 1 and spent["requeue_s"] > 0 and spent["slot_us"] == 0
-    # Denied in its own slot (a little too early): re-sent with that slot.
-    e.limiter.redis.delete(e.limiter.keys.rate(account.credential_key, "*"))
-    interval_us = math.ceil(e.limiter.spacing_s(20) * 1e6)
-    slot = now_us(e) + interval_us * 8 // 10  # 0.3 of an interval past what EARLY lets through
-    kept = e.check("wamm:shop:1", slot_us=slot)
-    assert gateway.calls == 1 and kept["requeue_s"] > 0 and kept["slot_us"] == slot
+    # The first attempt goes in its slot and fails; the retry (unplanned) is denied by the
+    # grid for half an interval: its task is re-sent with that countdown.
+    retried = e.check("wamm:shop:1", slot_us=now_us(e))
+    assert gateway.calls == 1 and retried["requeue_s"] > 0 and retried["requeued"] == 1
+    # A planned check denied in its slot by a few ms (the log is full for 10 ms more) is not
+    # re-sent into the next slot, which belongs to another planned check: it is deferred.
+    (bucket,) = e.limiter.buckets(account, "msg_state")
+    e.limiter.redis.delete(e.limiter.keys.rate(account.credential_key, bucket))
+    window_us = round(20 * e.limiter.spacing_s(20) * 1e6)
+    full = [str(now_us(e) - window_us + 10_000)] * 20
+    e.limiter.redis.lpush(e.limiter.keys.grants(account.credential_key, bucket), *full)
+    deferred = e.check("wamm:shop:1", slot_us=now_us(e))
+    assert gateway.calls == 1 and "requeue_s" not in deferred
+    assert deferred["reason"] == "rate" and 0 < deferred["deferred_s"] <= 0.011
+    # the same denial for an unplanned attempt: re-sent with that countdown
+    assert 0 < e.check("wamm:shop:1")["requeue_s"] <= 0.011
 
 
 # -- gangs: single planned checks of different credentials, due together, in one task ---------
 
 
-def order(name: str, slot_ms: float, spacing_s: float = 0.05) -> CheckOrder:
-    return CheckOrder([name], slot_ms / 1000, int(1_000_000_000 + slot_ms * 1000), spacing_s)
+def order(name: str, slot_ms: float, credential: str = "") -> CheckOrder:
+    return CheckOrder([name], slot_ms / 1000, int(1_000_000_000 + slot_ms * 1000), credential or f"cred-{name}")
 
 
 def test_checks_due_within_the_window_go_out_as_one_gang_in_slot_order() -> None:
@@ -140,12 +146,17 @@ def test_a_gang_holds_at_most_gang_max_checks() -> None:
     assert [t for o in out for t in o.trackers] == [f"t{i}" for i in range(GANG_MAX + 3)]
 
 
-def test_chunks_unplanned_checks_and_dense_credentials_never_join_a_gang() -> None:
-    chunk = CheckOrder(["c1", "c2"], 0.0)
-    unplanned = CheckOrder(["u"], 0.0)
-    dense = order("d", 1, spacing_s=GANG_WINDOW_S)  # two of its slots could fall in one window
-    out = gangs([chunk, order("a", 0), unplanned, dense, order("b", 2)])
-    assert chunk in out and unplanned in out and dense in out
+def test_a_gang_holds_one_check_per_credential() -> None:
+    # a dense credential's slots 10 ms apart: each goes to a gang of its own slot time
+    out = gangs([order(f"x{i}", 10 * i, "dense") for i in range(3)] + [order("y", 12), order("z", 25)])
+    assert [o.trackers for o in out] == [["x0", "y", "z"], ["x1"], ["x2"]]
+
+
+def test_chunks_and_unplanned_checks_never_join_a_gang() -> None:
+    chunk = CheckOrder(["c1", "c2"], 0.0, credential="c")
+    unplanned = CheckOrder(["u"], 0.0, credential="u")
+    out = gangs([chunk, order("a", 0), unplanned, order("b", 2)])
+    assert chunk in out and unplanned in out
     assert [o.trackers for o in out if o.slots] == [["a", "b"]]
 
 
