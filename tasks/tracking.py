@@ -48,14 +48,20 @@ def dispatch_task() -> dict[str, int]:
 
 
 @app.task(name="statuswatch.sync_recent")
-def sync_recent_task(account: str | None = None) -> dict[str, Any]:
-    """Batch sync: without ``account``, fan out one task per account that has a batch method."""
+def sync_recent_task(account: str | None = None, slot: int = 0) -> dict[str, Any]:
+    """Batch sync: without ``account``, fan out one task per account that has a batch method,
+    each starting at a limiter slot reserved for it (``slot``, epoch µs)."""
     engine = get_engine()
     if account is not None:
-        return engine.sync(account)
+        return engine.sync(account, slot)
     targets = engine.sync_targets()
     for alias in targets:
-        sync_recent_task.apply_async(kwargs={"account": alias}, expires=engine.settings.sync_every_s)
+        start_s, slot_us = engine.plan_sync(alias)
+        sync_recent_task.apply_async(
+            kwargs={"account": alias, **({"slot": slot_us} if slot_us else {})},
+            countdown=start_s if start_s >= MIN_COUNTDOWN_S else None,
+            expires=engine.settings.sync_every_s,
+        )
     return {"accounts": targets}
 
 

@@ -213,7 +213,7 @@ class Engine:
             if blocked is not None:
                 self._defer_group(group, *blocked, started)
                 continue
-            rate = self.limiter.rate_per_s(account, self.provider(account).method(providers.MessageRef("0")))
+            rate = self.check_rate(account)
             spacing = self.limiter.spacing_s(rate)
             horizon = PLAN_HORIZON * self.settings.dispatch_every_s - self.limiter.planned_ahead_s(account)
             # At most a horizon's worth of checks waiting to run: when workers fall behind,
@@ -243,6 +243,10 @@ class Engine:
         now = time.monotonic()
         enqueue(gangs([order._replace(start_s=max(0.0, order.start_s - now)) for order in planned]))
         return total
+
+    def check_rate(self, account: Account) -> float:
+        """Requests per second the account's single checks may make (the dispatcher's plan)."""
+        return self.limiter.rate_per_s(account, self.provider(account).method(providers.MessageRef("0")))
 
     def latency_s(self, provider: str) -> float | None:
         """The gateway's recent latency as this process saw it, else the fleet's average
@@ -437,10 +441,21 @@ class Engine:
                 targets.append(alias)
         return targets
 
-    def sync(self, alias: str) -> dict[str, Any]:
+    def plan_sync(self, alias: str) -> tuple[float, int]:
+        """Reserve a slot for the account's batch request in its credential's plan, after the
+        checks already planned (which would otherwise leave it none under a backlog):
+        (seconds from now, slot epoch µs); (0, 0) for an account not configured here."""
+        account = self.accounts.get(alias) if self.accounts else None
+        if account is None:
+            return 0.0, 0
+        plan = self.limiter.plan(account, self.check_rate(account), 1)
+        return plan.start_s(0), plan.slot_us(0)
+
+    def sync(self, alias: str, slot_us: int = 0) -> dict[str, Any]:
         """Apply one batch answer (recent outgoing messages) to the account's active trackers.
 
-        The batch request takes from the same limiter budget as single checks.
+        The batch request takes from the same limiter budget as single checks, in the slot
+        ``plan_sync`` reserved for it (``slot_us``; 0: none).
         """
         account = self.accounts.get(alias) if self.accounts else None
         if account is None or account.provider not in providers.BATCH:
@@ -449,7 +464,7 @@ class Engine:
         window_s = self.settings.sync_window_s
         tally = Tally(account.provider)
         try:
-            items = self._fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally)
+            items = self._fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally, slot_us)
         except Denied as denied:
             return {"account": alias, "skipped": denied.decision.reason}
         except RateLimited as exc:

@@ -228,3 +228,54 @@ def test_a_gang_needs_one_slot_per_tracker(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(tracking, "get_engine", lambda: engine(tmp_path, "20/s"))
     with pytest.raises(ValueError, match="slots: 1 slots for 2 trackers"):
         tracking.check_task(["wamm:shop:1", "wamm:shop:2"], slots=[1])
+
+
+# -- the batch sync gets a planned slot too ----------------------------------------------------
+
+
+def test_the_batch_sync_is_planned_a_slot_after_the_checks_already_planned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    e = engine(tmp_path, "20/s")
+    orders = dispatched(e, 10)
+    spacing_us = math.ceil(e.limiter.spacing_s(20) * 1e6)
+    start_s, slot_us = e.plan_sync("shop")
+    # under a backlog every free slot is planned for a check: the sync takes the next one
+    assert slot_us == orders[-1].slot_us + spacing_us
+    assert start_s == pytest.approx(orders[-1].start_s + spacing_us / 1e6, abs=0.05)
+    assert e.plan_sync("nobody") == (0.0, 0)
+    # the fan-out sends each account's sync to start at its slot, carrying it
+    sent: list[dict[str, object]] = []
+    monkeypatch.setattr(tracking, "get_engine", lambda: e)
+    monkeypatch.setattr(tracking.sync_recent_task, "apply_async", lambda **kw: sent.append(kw))
+    assert tracking.sync_recent_task() == {"accounts": ["shop"]}
+    ((call,),) = [sent]
+    kwargs = call["kwargs"]
+    assert isinstance(kwargs, dict) and kwargs["account"] == "shop"
+    assert kwargs["slot"] == slot_us + spacing_us and call["countdown"] is not None
+
+
+class QuietBatch:
+    """A WAMM-like account whose batch request answers with no messages."""
+
+    ceiling = State.READ
+    batch_method = "msg_get_last"
+
+    def method(self, ref: object) -> str:
+        return "msg_state"
+
+    def recent(self, window_s: float) -> list[tuple[str, Observation]]:
+        return []
+
+
+def test_a_sync_in_its_slot_goes_where_an_unplanned_one_is_turned_away(tmp_path: Path) -> None:
+    e = engine(tmp_path, "20/s")
+    e.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
+    account = e.account("shop", "wamm")
+    assert account is not None
+    e._providers["shop"] = QuietBatch()  # type: ignore[assignment]
+    (bucket,) = e.limiter.buckets(account, "msg_get_last")
+    # the grid is a second ahead (requests nobody planned took it), the log is empty
+    e.limiter.redis.set(e.limiter.keys.rate(account.credential_key, bucket), str(now_us(e) + 1_000_000))
+    assert e.sync("shop") == {"account": "shop", "skipped": "rate"}
+    assert e.sync("shop", slot_us=now_us(e)) == {"account": "shop", "seen": 0, "applied": 0, "finished": 0}
