@@ -46,9 +46,11 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "worker_concurrency": 16,
         # Task events (Celery's default: off) cost a worker about a sixth of its CPU at a
         # hundred checks a second. Flower turns them on in the workers it watches (its
-        # `--enable_events`, every 5 s), so they are sent only while somebody looks;
-        # `celery -A worker worker -E` keeps them on. "Sent" events stay off: they would add a
-        # message to every published check for little.
+        # `--enable_events`, every 5 s), and they stay on until the worker restarts; a worker
+        # nobody has watched sends none. `celery -A worker worker -E` turns them on from the
+        # start. A worker needs its heartbeat (or gossip) for Flower to turn them on: with
+        # neither and no task events Celery builds no event dispatcher at all. "Sent" events
+        # stay off: they would add a message to every published check for little.
         "worker_send_task_events": False,
         "task_send_sent_event": False,
         "worker_cancel_long_running_tasks_on_connection_loss": True,

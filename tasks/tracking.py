@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -104,15 +103,12 @@ def _side_by_side(engine: Engine, trackers: list[str], slots: list[int]) -> list
         time.sleep(min(GANG_WINDOW_S, max(0.0, began + (slot - first) / 1e6 - time.monotonic())))
         return _check_guarded(engine, tid, slot)
 
-    pool = _gang_pool()
-    rest = [pool.submit(run, tid, slot) for tid, slot in zip(trackers[1:], slots[1:], strict=True)]
+    rest = [_GANG_POOL.submit(run, tid, slot) for tid, slot in zip(trackers[1:], slots[1:], strict=True)]
     return [run(trackers[0], first), *(future.result() for future in rest)]
 
 
-@functools.cache
-def _gang_pool() -> ThreadPoolExecutor:
-    """Threads for the members of gangs, started as needed (a gang holds one for a check)."""
-    return ThreadPoolExecutor(max_workers=GANG_THREADS, thread_name_prefix="statuswatch-gang")
+#: threads for the members of gangs, started as they are needed (none until a gang comes)
+_GANG_POOL = ThreadPoolExecutor(max_workers=GANG_THREADS, thread_name_prefix="statuswatch-gang")
 
 
 def _check_guarded(engine: Engine, tid: str, slot: int) -> dict[str, Any]:
@@ -129,7 +125,7 @@ def _check_one(engine: Engine, tracker: str, requeued: int, slot: int) -> dict[s
     if "requeue_s" in result:  # the limiter said "in a few ms": go again then, never sleep here
         check_task.apply_async(
             (tracker,),
-            {"requeued": result["requeued"]},
+            {"requeued": result["requeued"], **({"slot": result["slot_us"]} if result["slot_us"] else {})},
             countdown=result["requeue_s"],
             expires=engine.settings.lease_s,
         )

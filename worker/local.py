@@ -60,7 +60,9 @@ class LocalStack:
         cmd = [
             sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", "threads",
             "-c", str(concurrency), "-Q", ",".join(QUEUES), "-n", f"{name}@{self.settings.namespace}",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", loglevel,
+            # the heartbeat stays: without it (and gossip, and task events) Celery builds no
+            # event dispatcher, and Flower could not turn task events on
+            "--without-gossip", "--without-mingle", "-l", loglevel,
         ]  # fmt: skip
         proc = self._spawn(name, cmd)
         self.workers[name] = self._logs[-1].tell()

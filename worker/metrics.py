@@ -84,7 +84,7 @@ class FleetCollector(Collector):
             "statuswatch_checks", "Check results applied to trackers.", value=stats.get("checks", 0)
         )
         yield CounterMetricFamily(
-            "statuswatch_check_requeues", "Checks the limiter turned away by a few ms and re-sent.",
+            "statuswatch_check_requeues", "Checks the limiter turned away by a few ms and re-sent (retries, early).",
             value=stats.get("requeues:rate", 0),
         )  # fmt: skip
         yield CounterMetricFamily(

@@ -69,6 +69,8 @@ class Decision:
     reason: str
     #: Redis time of the grant, epoch µs (0 when denied)
     granted_at_us: int = 0
+    #: denied only because a planned check came before its own slot (the window has room)
+    early: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,8 @@ class Limiter:
                 count if self.needs_log(count) else 0, window_us, interval_us,
                 math.floor(interval_us * EARLY), interval_us * LATE,
             ]  # fmt: skip
-        allowed, retry_after_ms, reason, granted = self._acquire(keys, [*args, slot_us])
-        return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0))
+        allowed, retry_after_ms, reason, granted, early = self._acquire(keys, [*args, slot_us])
+        return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0), bool(early))
 
     def needs_log(self, count: int) -> bool:
         """Whether a limit of ``count`` per period needs the exact window's log of grants.

@@ -38,12 +38,13 @@ RETRY_ATTEMPTS = 3
 RETRY_BUDGET_S = 1.0
 #: how many dispatch intervals ahead a credential's checks are planned
 PLAN_HORIZON = 2
-#: an unplanned attempt (a retry, a chunk's check) denied by at most this fraction of its
-#: credential's interval is re-sent once with that countdown (it came a few ms early);
-#: longer denials mean a backlog, and re-sending would only feed it, so those trackers go
-#: back on the schedule. So does a planned check that is denied: the next free slot is
-#: already planned for another check, which a re-sent one would take, denying that one in
-#: turn (0.13-0.23 re-sent per check and a quarter of the workers' CPU: bench/RESULTS.md).
+#: an unplanned attempt (a retry, a chunk's check), or a planned check that came before its
+#: own slot, denied by at most this fraction of its credential's interval is re-sent once
+#: with that countdown (the planned one keeping its slot); longer denials mean a backlog,
+#: and re-sending would only feed it, so those trackers go back on the schedule. So does a
+#: planned check denied because the window is full: the next free slot is already planned
+#: for another check, which a re-sent one would take, denying that one in turn (0.13-0.23
+#: re-sent per check and a quarter of the workers' CPU: bench/RESULTS.md).
 REQUEUE_MAX_INTERVALS = 0.5
 REQUEUE_LIMIT = 1
 #: Chunks: where a credential's limit leaves its planned checks at most CHUNK_SPACING_S
@@ -201,48 +202,56 @@ class Engine:
         timed_out if their deadline passes meanwhile). Stops after ``dispatch_budget_s``.
         """
         started, total, planned = time.monotonic(), 0, []
-        for group in self.store.groups():
-            provider, _, alias = group.partition(":")
-            account = self.account(alias, provider)
-            if account is None:  # not configured here: its checks will say so and back off
-                claimed = self._claim_group(group, None, started)
-                enqueue([CheckOrder([tid], 0.0) for tid in claimed])
-                total += len(claimed)
-                continue
-            blocked = self.limiter.blocked(account)
-            if blocked is not None:
-                self._defer_group(group, *blocked, started)
-                continue
-            rate = self.check_rate(account)
-            spacing = self.limiter.spacing_s(rate)
-            horizon = PLAN_HORIZON * self.settings.dispatch_every_s - self.limiter.planned_ahead_s(account)
-            # At most a horizon's worth of checks waiting to run: when workers fall behind,
-            # the dispatcher stops handing out more instead of feeding a backlog.
-            max_inflight = max(1, math.ceil(PLAN_HORIZON * self.settings.dispatch_every_s / spacing))
-            budget = max(0, math.floor(horizon / spacing))
-            latency = self.latency_s(provider) if spacing <= CHUNK_SPACING_S else None
-            if spacing <= CHUNK_SPACING_S and latency is None:
-                budget = min(budget, PROBE_CHECKS)
-            claimed = self._claim_group(group, budget, started, max_inflight)
-            if claimed:
-                plan = self.limiter.plan(account, rate, len(claimed))
-                size = chunk_size(latency, spacing)
-                # starts are kept on the monotonic clock until every credential is planned
-                base = time.monotonic()
-                planned += [
-                    # a single check carries its slot to the limiter; a chunk's checks take the grid
-                    CheckOrder(
-                        claimed[i : i + size],
-                        base + plan.start_s(i),
-                        plan.slot_us(i) if size == 1 else 0,
-                        account.credential_key,
-                    )
-                    for i in range(0, len(claimed), size)
-                ]
-            total += len(claimed)
-        now = time.monotonic()
-        enqueue(gangs([order._replace(start_s=max(0.0, order.start_s - now)) for order in planned]))
+        try:
+            for group in self.store.groups():
+                total += self._dispatch_group(group, started, enqueue, planned)
+        finally:  # what was claimed goes out even if a later group failed, not a lease later
+            if planned:
+                now = time.monotonic()
+                enqueue(gangs([order._replace(start_s=max(0.0, order.start_s - now)) for order in planned]))
         return total
+
+    def _dispatch_group(
+        self, group: str, started: float, enqueue: Callable[[list[CheckOrder]], None], planned: list[CheckOrder]
+    ) -> int:
+        """Claim one account's due trackers; its planned checks are added to ``planned`` with
+        their starts on the monotonic clock. Returns how many trackers were claimed."""
+        provider, _, alias = group.partition(":")
+        account = self.account(alias, provider)
+        if account is None:  # not configured here: its checks will say so and back off
+            claimed = self._claim_group(group, None, started)
+            enqueue([CheckOrder([tid], 0.0) for tid in claimed])
+            return len(claimed)
+        blocked = self.limiter.blocked(account)
+        if blocked is not None:
+            self._defer_group(group, *blocked, started)
+            return 0
+        rate = self.check_rate(account)
+        spacing = self.limiter.spacing_s(rate)
+        horizon = PLAN_HORIZON * self.settings.dispatch_every_s - self.limiter.planned_ahead_s(account)
+        # At most a horizon's worth of checks waiting to run: when workers fall behind,
+        # the dispatcher stops handing out more instead of feeding a backlog.
+        max_inflight = max(1, math.ceil(PLAN_HORIZON * self.settings.dispatch_every_s / spacing))
+        budget = max(0, math.floor(horizon / spacing))
+        latency = self.latency_s(provider) if spacing <= CHUNK_SPACING_S else None
+        if spacing <= CHUNK_SPACING_S and latency is None:
+            budget = min(budget, PROBE_CHECKS)
+        claimed = self._claim_group(group, budget, started, max_inflight)
+        if claimed:
+            plan = self.limiter.plan(account, rate, len(claimed))
+            size = chunk_size(latency, spacing)
+            base = time.monotonic()
+            planned += [
+                # a single check carries its slot to the limiter; a chunk's checks take the grid
+                CheckOrder(
+                    claimed[i : i + size],
+                    base + plan.start_s(i),
+                    plan.slot_us(i) if size == 1 else 0,
+                    account.credential_key,
+                )
+                for i in range(0, len(claimed), size)
+            ]
+        return len(claimed)
 
     def check_rate(self, account: Account) -> float:
         """Requests per second the account's single checks may make (the dispatcher's plan)."""
@@ -280,9 +289,11 @@ class Engine:
         """Ask the gateway about one tracker's message and apply the answer.
 
         ``slot_us`` is the limiter slot the dispatcher planned for this check (0: none). An
-        unplanned attempt the limiter turns away by a few milliseconds answers ``requeue_s``:
-        its task is re-sent once with that countdown. A planned check denied, or a longer
-        denial, defers the tracker on its schedule (see REQUEUE_*). Nothing ever sleeps.
+        unplanned attempt, or a planned check before its own slot, that the limiter turns
+        away by a few milliseconds answers ``requeue_s`` (and the slot to keep): its task is
+        re-sent once with that countdown. A planned check denied because the window is
+        full, or a longer denial, defers the tracker on its schedule (see REQUEUE_*). A
+        denied check never sleeps.
         """
         tracker = self.store.get(tid)
         if tracker is None or tracker.outcome is not Outcome.ACTIVE:
@@ -304,12 +315,15 @@ class Engine:
             interval_s = self.limiter.spacing_s(self.limiter.rate_per_s(account, method))
             if (
                 decision.reason == "rate"
-                and not denied.slot_us
+                and (not denied.slot_us or decision.early)
                 and decision.retry_after_s <= REQUEUE_MAX_INTERVALS * interval_s
                 and requeued < REQUEUE_LIMIT
             ):
                 self.store.add_counts({"requeues:rate": 1, **tally.take()})
-                return {"tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1}
+                return {
+                    "tracker": tid, "requeue_s": decision.retry_after_s, "requeued": requeued + 1,
+                    "slot_us": denied.slot_us,
+                }  # fmt: skip
             return self._deferred(tracker, decision.retry_after_s, decision.reason, tally)
         except MessageError as exc:
             return self._failed(tracker, str(exc), tally, not_found=True)
@@ -444,9 +458,16 @@ class Engine:
     def plan_sync(self, alias: str) -> tuple[float, int]:
         """Reserve a slot for the account's batch request in its credential's plan, after the
         checks already planned (which would otherwise leave it none under a backlog):
-        (seconds from now, slot epoch µs); (0, 0) for an account not configured here."""
+        (seconds from now, slot epoch µs). (0, 0) for an account not configured here or
+        without a batch method, and where the batch method shares no limiter bucket with
+        the checks (GREEN-API's ``lastOutgoingMessages`` has a limit of its own)."""
         account = self.accounts.get(alias) if self.accounts else None
-        if account is None:
+        if account is None or account.provider not in providers.BATCH:
+            return 0.0, 0
+        batch = cast(providers.BatchProvider, self.provider(account))
+        check_method = batch.method(providers.MessageRef("0"))
+        shared = self.limiter.buckets(account, batch.batch_method).keys() & self.limiter.buckets(account, check_method)
+        if not shared:
             return 0.0, 0
         plan = self.limiter.plan(account, self.check_rate(account), 1)
         return plan.start_s(0), plan.slot_us(0)
@@ -454,8 +475,9 @@ class Engine:
     def sync(self, alias: str, slot_us: int = 0) -> dict[str, Any]:
         """Apply one batch answer (recent outgoing messages) to the account's active trackers.
 
-        The batch request takes from the same limiter budget as single checks, in the slot
-        ``plan_sync`` reserved for it (``slot_us``; 0: none).
+        The batch request takes from the limiter budget of its method (shared with single
+        checks where the gateway limits the account as a whole), in the slot ``plan_sync``
+        reserved for it (``slot_us``; 0: none).
         """
         account = self.accounts.get(alias) if self.accounts else None
         if account is None or account.provider not in providers.BATCH:

@@ -7,6 +7,7 @@ import itertools
 import math
 import threading
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -122,6 +123,14 @@ def test_a_denied_retry_is_re_sent_and_a_denied_planned_check_goes_back_on_its_s
     assert deferred["reason"] == "rate" and 0 < deferred["deferred_s"] <= 0.011
     # the same denial for an unplanned attempt: re-sent with that countdown
     assert 0 < e.check("wamm:shop:1")["requeue_s"] <= 0.011
+    # A planned check that came before its own slot (0.3 of an interval past what EARLY
+    # lets through), the window having room: re-sent with that countdown, keeping its slot.
+    e.limiter.redis.delete(e.limiter.keys.grants(account.credential_key, bucket))
+    interval_us = math.ceil(e.limiter.spacing_s(20) * 1e6)
+    slot = now_us(e) + interval_us * 8 // 10
+    early = e.check("wamm:shop:1", slot_us=slot)
+    assert gateway.calls == 1 and 0 < early["requeue_s"] <= 0.3 * interval_us / 1e6 + 0.002
+    assert early["slot_us"] == slot
 
 
 # -- gangs: single planned checks of different credentials, due together, in one task ---------
@@ -210,7 +219,7 @@ def test_a_gang_runs_its_checks_side_by_side_each_in_its_slot(tmp_path: Path, mo
         e.track({"provider": "wamm", "account": name, "msg_id": "1"})
         e._providers[name] = MeetingGateway(barrier)  # type: ignore[assignment]
     start = now_us(e)
-    slots = [start, start + 2_000, start + 4_000]
+    slots = [start, start + 15_000, start + 30_000]
     result = tracking.check_task([f"wamm:{n}:1" for n in names], slots=slots)
     # one after another, the first fetch would wait at the barrier alone and break it
     assert result == {"checked": 3, "settled": 3, "requeued": 0}
@@ -222,6 +231,7 @@ def test_a_gang_runs_its_checks_side_by_side_each_in_its_slot(tmp_path: Path, mo
         grants.append(int(e.store.redis.lindex(e.limiter.keys.grants(account.credential_key, bucket), 0)))
     grants.sort()
     assert all(g >= s - 1_000 for g, s in zip(grants, slots, strict=True))  # none long before its slot
+    assert grants[2] - grants[0] >= 20_000  # they started their slots' 30 ms apart, not together
 
 
 def test_a_gang_needs_one_slot_per_tracker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,3 +289,34 @@ def test_a_sync_in_its_slot_goes_where_an_unplanned_one_is_turned_away(tmp_path:
     e.limiter.redis.set(e.limiter.keys.rate(account.credential_key, bucket), str(now_us(e) + 1_000_000))
     assert e.sync("shop") == {"account": "shop", "skipped": "rate"}
     assert e.sync("shop", slot_us=now_us(e)) == {"account": "shop", "seen": 0, "applied": 0, "finished": 0}
+
+
+def test_a_batch_method_with_a_limit_of_its_own_is_not_planned(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.support]\nprovider = "greenapi"\nid_instance = "7103000000"\n'
+        'api_token_instance = "t"\napi_url = "http://127.0.0.1:9"\n'
+    )
+    settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
+    e = Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
+    # getMessage and lastOutgoingMessages have limits of their own: no slot to share
+    assert e.plan_sync("support") == (0.0, 0)
+
+
+def test_what_was_claimed_goes_out_when_a_later_account_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    e = accounts_engine(tmp_path, ["shop", "billing"])
+    for name in ("shop", "billing"):
+        e.track({"provider": "wamm", "account": name, "msg_id": "1"})
+    original, calls = Engine._dispatch_group, []
+
+    def second_fails(self: Engine, group: str, *args: Any) -> int:
+        calls.append(group)
+        if len(calls) == 2:
+            raise ConnectionError("Redis went away")
+        return original(self, group, *args)
+
+    monkeypatch.setattr(Engine, "_dispatch_group", second_fails)
+    out: list[CheckOrder] = []
+    with pytest.raises(ConnectionError):
+        e.dispatch(out.extend)
+    assert [o.trackers for o in out] == [[f"{calls[0]}:1"]]

@@ -137,7 +137,7 @@ def test_a_limit_large_enough_is_held_by_pacing_alone_without_a_log(limiter: Lim
 
 def test_a_planned_check_is_paced_by_its_slot_not_by_the_grid(limiter: Limiter) -> None:
     redis_ = limiter.redis
-    # A batch sync nobody planned took the grid's slot: unplanned requests wait an interval.
+    # A retry nobody planned took the grid's slot: unplanned requests wait an interval.
     unplanned = limiter.acquire(ACCOUNT, "msg_state")
     assert unplanned.allowed and not limiter.acquire(ACCOUNT, "msg_state").allowed
     # The check planned for now goes all the same, and moves the grid on past itself.

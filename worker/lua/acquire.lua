@@ -20,7 +20,7 @@
 --
 -- A check the dispatcher planned carries its slot (see plan.lua): planned slots are
 -- already one interval apart, so in a bucket with a log such a check is paced by its own
--- slot, not by the grid, which requests nobody planned (batch syncs, retries) move on.
+-- slot, not by the grid, which requests nobody planned (retries, re-sent checks) move on.
 -- Otherwise every unplanned grant would leave each later planned check one interval
 -- "early" and denied. It still moves the grid on, so unplanned requests keep their pace.
 -- Checks that come late to their slots (workers behind) catch up as fast as the log
@@ -31,17 +31,19 @@
 --   T (µs), early (µs), late (µs); then the planned slot (epoch µs; 0: not planned)
 --
 -- Returns {allowed (1|0), retry_after_ms, reason ("ok"|"paused"|"cooldown"|"rate"),
---          grant time (epoch µs, as a string; "" when denied)}.
+--          grant time (epoch µs, as a string; "" when denied),
+--          early (1: a planned check came before its own slot, and the log will have room
+--          by then; 0 otherwise)}.
 local paused = redis.call('PTTL', KEYS[1])
-if paused > 0 then return {0, paused, 'paused', ''} end
+if paused > 0 then return {0, paused, 'paused', '', 0} end
 local cooling = redis.call('PTTL', KEYS[2])
-if cooling > 0 then return {0, cooling, 'cooldown', ''} end
+if cooling > 0 then return {0, cooling, 'cooldown', '', 0} end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = (#KEYS - 2) / 2
 local slot = tonumber(ARGV[5 * n + 1] or '0')
-local wait, tats = 0, {}
+local wait, log_wait, by_slot, tats = 0, 0, false, {}
 for b = 1, n do
   local tat_key, log_key = KEYS[1 + 2 * b], KEYS[2 + 2 * b]
   local k, window = tonumber(ARGV[5 * b - 4]), tonumber(ARGV[5 * b - 3])
@@ -49,15 +51,19 @@ for b = 1, n do
   local tat = tonumber(redis.call('GET', tat_key) or '0')
   tats[b] = tat
   local due = tat
-  if slot > 0 and k > 0 and now - slot <= window then due = slot end
+  if slot > 0 and k > 0 and now - slot <= window then
+    due = slot
+    by_slot = true
+  end
   if due - early - now > wait then wait = due - early - now end
   if k > 0 then
     local kth = redis.call('LINDEX', log_key, k - 1)
-    if kth and tonumber(kth) + window - now > wait then wait = tonumber(kth) + window - now end
+    if kth and tonumber(kth) + window - now > log_wait then log_wait = tonumber(kth) + window - now end
   end
 end
-if wait > 0 then
-  return {0, math.ceil(wait / 1000), 'rate', ''}
+if wait > 0 or log_wait > 0 then
+  local early = (by_slot and wait >= log_wait) and 1 or 0
+  return {0, math.ceil(math.max(wait, log_wait) / 1000), 'rate', '', early}
 end
 local stamp = string.format('%d', now)
 for b = 1, n do
@@ -77,4 +83,4 @@ for b = 1, n do
     redis.call('PEXPIRE', log_key, math.ceil(window / 1000) + 1000)
   end
 end
-return {1, 0, 'ok', stamp}
+return {1, 0, 'ok', stamp, 0}
