@@ -36,7 +36,7 @@ def dispatch_task() -> dict[str, int]:
             for order in orders:
                 # A countdown under one dispatch interval spaces a credential's checks;
                 # a check older than its lease is pointless: the lease has brought it back.
-                countdown = order.start_s if order.start_s >= MIN_COUNTDOWN_S else None
+                countdown = _countdown(order.start_s)
                 tracker = order.trackers[0] if len(order.trackers) == 1 else order.trackers
                 kwargs: dict[str, Any] = {"slot": order.slot_us} if order.slot_us else {}
                 if order.slots:
@@ -58,7 +58,7 @@ def sync_recent_task(account: str | None = None, slot: int = 0) -> dict[str, Any
         start_s, slot_us = engine.plan_sync(alias)
         sync_recent_task.apply_async(
             kwargs={"account": alias, **({"slot": slot_us} if slot_us else {})},
-            countdown=start_s if start_s >= MIN_COUNTDOWN_S else None,
+            countdown=_countdown(start_s),
             expires=engine.settings.sync_every_s,
         )
     return {"accounts": targets}
@@ -68,6 +68,11 @@ def sync_recent_task(account: str | None = None, slot: int = 0) -> dict[str, Any
 def housekeeping_task() -> dict[str, Any]:
     """Drop empty account schedules; snapshot the fleet counters (once per period)."""
     return get_engine().housekeeping()
+
+
+def _countdown(start_s: float) -> float | None:
+    """A planned start as a Celery countdown: one under MIN_COUNTDOWN_S goes at once."""
+    return start_s if start_s >= MIN_COUNTDOWN_S else None
 
 
 @app.task(name="statuswatch.check")

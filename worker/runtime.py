@@ -253,9 +253,13 @@ class Engine:
             ]
         return len(claimed)
 
+    def check_method(self, account: Account) -> str:
+        """The gateway method of the account's single checks (what the dispatcher plans for)."""
+        return self.provider(account).method(providers.MessageRef("0"))
+
     def check_rate(self, account: Account) -> float:
         """Requests per second the account's single checks may make (the dispatcher's plan)."""
-        return self.limiter.rate_per_s(account, self.provider(account).method(providers.MessageRef("0")))
+        return self.limiter.rate_per_s(account, self.check_method(account))
 
     def latency_s(self, provider: str) -> float | None:
         """The gateway's recent latency as this process saw it, else the fleet's average
@@ -464,9 +468,9 @@ class Engine:
         account = self.accounts.get(alias) if self.accounts else None
         if account is None or account.provider not in providers.BATCH:
             return 0.0, 0
-        batch = cast(providers.BatchProvider, self.provider(account))
-        check_method = batch.method(providers.MessageRef("0"))
-        shared = self.limiter.buckets(account, batch.batch_method).keys() & self.limiter.buckets(account, check_method)
+        batch_method = cast(providers.BatchProvider, self.provider(account)).batch_method
+        checks = self.limiter.buckets(account, self.check_method(account))
+        shared = self.limiter.buckets(account, batch_method).keys() & checks.keys()
         if not shared:
             return 0.0, 0
         plan = self.limiter.plan(account, self.check_rate(account), 1)
