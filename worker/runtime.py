@@ -320,7 +320,9 @@ class Engine:
             if (
                 decision.reason == "rate"
                 and (not denied.slot_us or decision.early)
-                and decision.retry_after_s <= REQUEUE_MAX_INTERVALS * interval_s
+                # + 1 ms: the limiter rounds its wait up to whole ms, and a retry right after a
+                # grant waits exactly REQUEUE_MAX_INTERVALS of an interval (interval - EARLY)
+                and decision.retry_after_s <= REQUEUE_MAX_INTERVALS * interval_s + 0.001
                 and requeued < REQUEUE_LIMIT
             ):
                 self.store.add_counts({"requeues:rate": 1, **tally.take()})
