@@ -63,6 +63,8 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "task_default_queue": CHECK_QUEUE,
         "task_routes": {
             "statuswatch.track": {"queue": TRACK_QUEUE, "routing_key": TRACK_QUEUE},
+            "statuswatch.track_many": {"queue": TRACK_QUEUE, "routing_key": TRACK_QUEUE},
+            "statuswatch.untrack": {"queue": TRACK_QUEUE, "routing_key": TRACK_QUEUE},
             "statuswatch.dispatch": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
             "statuswatch.check": {"queue": CHECK_QUEUE, "routing_key": CHECK_QUEUE},
             "statuswatch.sync_recent": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},

@@ -1,7 +1,8 @@
-"""Producer API: ``from tasks import track``.
+"""The worker's own producer API, used by ``statuswatch track``: ``from tasks import track``.
 
-Other services need not import this at all: they send ``statuswatch.track`` by name
-(``app.send_task("statuswatch.track", kwargs={...})``), and the worker validates again.
+Services should use the client instead (``from statuswatch_client import Client``): it
+installs without the worker's packages. Services without Python send the tasks by name
+(docs/contract.md); the worker validates every request again.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from config import Accounts, load_accounts, load_settings
-from tasks.tracking import check_task, dispatch_task, track_task
+from tasks.tracking import check_task, dispatch_task, track_many_task, track_task, untrack_task
 from worker.keys import tracker_id
-from worker.tracking import parse_track_request
+from worker.tracking import parse_track_request, parse_untrack_request
 
 
 def track(provider: str, account: str, msg_id: str | int, **options: Any) -> str:
@@ -27,14 +28,31 @@ def track(provider: str, account: str, msg_id: str | int, **options: Any) -> str
         ValueError: naming the field that is wrong; nothing was enqueued.
     """
     settings = load_settings()
-    accounts = _accounts(settings.accounts_file, _mtime(settings.accounts_file)) if settings.accounts_file else None
     request = parse_track_request(
         {"provider": provider, "account": account, "msg_id": msg_id, **options},
-        accounts,
+        _accounts_of(settings.accounts_file),
         settings.default_expires_s,
     )
     track_task.apply_async(kwargs=request.as_kwargs())
     return tracker_id(request.provider, request.account, request.msg_id)
+
+
+def untrack(provider: str, account: str, msg_id: str | int) -> str:
+    """Enqueue the end of a tracker (outcome ``cancelled``); returns the tracker id.
+
+    Raises:
+        ValueError: naming the field that is wrong; nothing was enqueued.
+    """
+    settings = load_settings()
+    ref = parse_untrack_request(
+        {"provider": provider, "account": account, "msg_id": msg_id}, _accounts_of(settings.accounts_file)
+    )
+    untrack_task.apply_async(kwargs={"provider": ref.provider, "account": ref.account, "msg_id": ref.msg_id})
+    return tracker_id(ref.provider, ref.account, ref.msg_id)
+
+
+def _accounts_of(path: Path | None) -> Accounts | None:
+    return _accounts(path, _mtime(path)) if path else None
 
 
 def _mtime(path: Path) -> int:
@@ -50,4 +68,4 @@ def _accounts(path: Path, mtime_ns: int) -> Accounts:
     return load_accounts(path)
 
 
-__all__ = ["check_task", "dispatch_task", "track", "track_task"]
+__all__ = ["check_task", "dispatch_task", "track", "track_many_task", "track_task", "untrack", "untrack_task"]

@@ -19,10 +19,23 @@ MIN_COUNTDOWN_S = 0.02
 GANG_THREADS = 64
 
 
-@app.task(name="statuswatch.track")
-def track_task(**kwargs: Any) -> dict[str, Any]:
-    """Register a tracker (validated again here; a bad request is recorded, not retried)."""
-    return get_engine().track(kwargs)
+@app.task(name="statuswatch.track", bind=True)
+def track_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Register a tracker (validated again here; a bad request is recorded, not retried).
+    Takes ``*args`` only to record a producer's positional arguments as a rejection."""
+    return get_engine().track(kwargs, args, task_id=self.request.id or "")
+
+
+@app.task(name="statuswatch.track_many", bind=True)
+def track_many_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Register many trackers (``items``): each accepted or rejected on its own, counted."""
+    return get_engine().track_many(kwargs, args, task_id=self.request.id or "")
+
+
+@app.task(name="statuswatch.untrack", bind=True)
+def untrack_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """End a tracker as cancelled."""
+    return get_engine().untrack(kwargs, args, task_id=self.request.id or "")
 
 
 @app.task(name="statuswatch.dispatch")

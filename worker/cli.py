@@ -1,11 +1,12 @@
 """The ``statuswatch`` command line: the top of the house (it may import everything).
 
-statuswatch track PROVIDER ACCOUNT MSG_ID [--until read] [--expires-in S] [--chat-id C]
+statuswatch track PROVIDER ACCOUNT MSG_ID [--until read] [--expires-in S] [--chat-id C] [--json]
+statuswatch untrack PROVIDER ACCOUNT MSG_ID [--json]
 statuswatch status PROVIDER ACCOUNT MSG_ID... [--json]
 statuswatch events [--count N] [--follow] [--json]
 statuswatch rejected [--count N] [--json]
 statuswatch stats [--json]
-statuswatch doctor
+statuswatch doctor [--json]
 statuswatch metrics [--host H] [--port P] [--once]
 statuswatch demo [--messages N] [--workers N]
 statuswatch up [--simulator] [--workers N]
@@ -15,6 +16,7 @@ statuswatch simulate [--host H] [--port P]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -41,7 +43,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # Redis or the broker unreachable, mostly: one line, never a traceback
+        print(f"statuswatch: {_unreachable(exc)}", file=sys.stderr)
+        return 1
     return result
+
+
+def _unreachable(exc: BaseException) -> str:
+    """One line for an error of a service the command talks to (no URL password, no traceback)."""
+    from redis.exceptions import RedisError
+
+    from worker.doctor import safe_url
+
+    text = " ".join(str(exc).split())[:300]
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return f"{type(exc).__name__}: {text}"
+    if isinstance(exc, RedisError):
+        return f"Redis at {safe_url(settings.redis_url)}: {type(exc).__name__}: {text}"
+    if type(exc).__module__.startswith(("kombu", "amqp")) or isinstance(exc, OSError):
+        return f"broker at {safe_url(settings.broker_url)}: {type(exc).__name__}: {text}"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_track)
 
+    p = sub.add_parser("untrack", help="stop tracking a message (its tracker ends cancelled)")
+    p.add_argument("provider")
+    p.add_argument("account")
+    p.add_argument("msg_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_untrack)
+
     p = sub.add_parser("status", help="state, outcome and history of tracked messages")
     p.add_argument("provider")
     p.add_argument("account")
@@ -70,13 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("events", help="the stream of state changes")
-    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--count", type=_positive, default=20)
     p.add_argument("--follow", action="store_true", help="keep printing new events")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("rejected", help="track requests the worker refused, newest first")
-    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--count", type=_positive, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rejected)
 
@@ -85,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("doctor", help="check settings, accounts, Redis, broker and every account's credentials")
+    p.add_argument("--json", action="store_true", help="one JSON object per verdict, then the verdict")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("demo", help="run simulator, worker and beat; track messages; watch them settle")
@@ -129,6 +167,14 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_untrack(args: argparse.Namespace) -> int:
+    from tasks import untrack
+
+    tid = untrack(args.provider, args.account, args.msg_id)
+    print(json.dumps({"tracker": tid, "enqueued": True}) if args.json else f"enqueued the end of {tid}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     engine = _engine()
     ids = [tracker_id(args.provider, args.account, str(m).strip()) for m in args.msg_ids]
@@ -144,7 +190,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, separators=(",", ":")))
             continue
-        print(f"{msg_id}: {data['state']} (raw {data['raw_state'] or '-'}), {data['outcome']}, until {data['until']}")
+        why = "".join(f", {k} {data[k]}" for k in ("reason", "error") if data.get(k))
+        raw = data["raw_state"] or "-"
+        print(f"{msg_id}: {data['state']} (raw {raw}), {data['outcome']}, until {data['until']}{why}")
         for entry in data["history"]:
             print(f"  {_when(entry['at'])}  {entry['state']:<9} {entry['raw_state']}")
     return 1 if missing == len(ids) else 0
@@ -175,7 +223,8 @@ def _print_event(eid: str, fields: dict[str, str], as_json: bool) -> None:
 
 def cmd_rejected(args: argparse.Namespace) -> int:
     for entry in _engine().store.rejected(args.count):
-        print(json.dumps(entry) if args.json else f"{entry['id']}  {entry['reason']}  {entry['request']}")
+        task = f"{entry.get('task', 'track')} {entry.get('task_id', '')}".strip()
+        print(json.dumps(entry) if args.json else f"{entry['id']}  {task}  {entry['reason']}  {entry['request']}")
     return 0
 
 
@@ -237,9 +286,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     failed = False
     for verdict in diagnose(connect_broker):
-        print(verdict, flush=True)
+        print(json.dumps(dataclasses.asdict(verdict)) if args.json else verdict, flush=True)
         failed |= verdict.level == "FAIL"
-    print("verdict: " + ("NOT READY" if failed else "ready"))
+    ready = "NOT READY" if failed else "ready"
+    print(json.dumps({"verdict": ready}) if args.json else f"verdict: {ready}")
     return 1 if failed else 0
 
 

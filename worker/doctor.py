@@ -37,9 +37,9 @@ def diagnose(connect_broker: Callable[[Settings], None]) -> Iterator[Verdict]:
     yield from _store(settings)
     try:
         connect_broker(settings)
-        yield Verdict("ok", "broker", _safe_url(settings.broker_url))
+        yield Verdict("ok", "broker", safe_url(settings.broker_url))
     except Exception as exc:  # any transport error: say what, never the URL's password
-        yield Verdict("FAIL", "broker", f"{_safe_url(settings.broker_url)}: {type(exc).__name__}")
+        yield Verdict("FAIL", "broker", f"{safe_url(settings.broker_url)}: {type(exc).__name__}")
 
 
 def _accounts(settings: Settings) -> Iterator[Verdict]:
@@ -69,11 +69,11 @@ def _store(settings: Settings) -> Iterator[Verdict]:
     try:
         info: dict[str, Any] = client.info("server") | client.info("persistence")
     except Exception as exc:
-        yield Verdict("FAIL", "redis", f"{_safe_url(settings.redis_url)}: {type(exc).__name__}: {exc}")
+        yield Verdict("FAIL", "redis", f"{safe_url(settings.redis_url)}: {type(exc).__name__}: {exc}")
         return
     version = tuple(int(p) for p in str(info.get("redis_version", "0.0")).split(".")[:2])
     level = "ok" if version >= MIN_REDIS else "FAIL"
-    yield Verdict(level, "redis", f"{_safe_url(settings.redis_url)}, version {info.get('redis_version')}")
+    yield Verdict(level, "redis", f"{safe_url(settings.redis_url)}, version {info.get('redis_version')}")
     try:
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
         save = client.config_get("save").get("save", "")
@@ -92,7 +92,7 @@ def _store(settings: Settings) -> Iterator[Verdict]:
         yield Verdict("warn", "redis persistence", "none (no AOF, no RDB saves): a restart loses every tracker")
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password."""
     scheme, sep, rest = url.partition("://")
     if "@" in rest:

@@ -11,11 +11,13 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import redis
+from statuswatch_client.contract import item_kwargs, items_of
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity import wait_random_exponential as wait_jitter
 
@@ -27,9 +29,9 @@ from worker.ratelimit import Decision, Limiter
 from worker.redact import Redactor
 from worker.schedule import error_backoff_s, next_check_delay_s
 from worker.states import Observation, Outcome
-from worker.store import Store, Tracker
+from worker.store import Registered, Store, Tracker
 from worker.tally import Tally, result_of
-from worker.tracking import parse_track_request
+from worker.tracking import TrackRequest, parse_track_request, parse_untrack_request, reason_of, rejection
 
 log = logging.getLogger("statuswatch")
 
@@ -170,22 +172,82 @@ class Engine:
 
     # -- track -------------------------------------------------------------------------
 
-    def track(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate and register one request; a bad one is recorded as rejected, not raised."""
+    def track(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> dict[str, Any]:
+        """Validate and register one request; a bad one is recorded as rejected, never raised."""
         try:
-            if self.accounts is None:
-                raise ValueError("account: this worker has no accounts file (STATUSWATCH_ACCOUNTS_FILE)")
-            request = parse_track_request(kwargs, self.accounts, self.settings.default_expires_s)
-        except ValueError as exc:
-            reason = self.redactor(str(exc))
-            self.store.reject(kwargs, reason)
-            log.warning("track request rejected: %s", reason)
-            return {"accepted": False, "reason": reason}
+            request = self._track_request(kwargs, args)
+        except Exception as exc:  # whatever a producer sent: recorded, never a failed task
+            return self._reject([rejection("track", task_id, self._reason(exc), kwargs)])
+        registered = self._register([request])[0]
         tid = tracker_id(request.provider, request.account, request.msg_id)
-        policy = self.settings.poll_for(request.provider)
-        first_delay = next_check_delay_s(0, policy, random.random())
-        result = self.store.register(tid, request, providers.CEILINGS[request.provider], first_delay)
-        return {"accepted": True, "tracker": tid, "status": result.status, "outcome": result.outcome.value}
+        return {"accepted": True, "tracker": tid, "status": registered.status, "outcome": registered.outcome.value}
+
+    def track_many(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> dict[str, Any]:
+        """``track`` for each of ``kwargs["items"]``: each item accepted or rejected on its own
+        (one round trip for all); the result counts what became of them."""
+        try:
+            if args or set(kwargs) != {"items"}:
+                raise ValueError("statuswatch.track_many takes one keyword argument, items (a list)")
+            items = items_of(kwargs["items"])
+        except Exception as exc:
+            self._reject([rejection("track_many", task_id, self._reason(exc), {})])
+            return {"items": 0, "accepted": 0, "rejected": 1, "reason": self._reason(exc)}
+        requests, refused = [], []
+        for i, item in enumerate(items):
+            try:
+                requests.append(self._track_request(item_kwargs(item), ()))
+            except Exception as exc:
+                refused.append(rejection(f"track_many[{i}]", task_id, self._reason(exc), item))
+        if refused:
+            self._reject(refused)
+        statuses = Counter(r.status for r in self._register(requests))
+        return {"items": len(items), "accepted": len(requests), "rejected": len(refused), **statuses}
+
+    def untrack(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> dict[str, Any]:
+        """End a tracker as cancelled: one event, no further gateway request."""
+        try:
+            if args:
+                raise ValueError("statuswatch.untrack takes keyword arguments only: provider, account, msg_id")
+            ref = parse_untrack_request(kwargs, self._accounts_or_refuse())
+        except Exception as exc:
+            return self._reject([rejection("untrack", task_id, self._reason(exc), kwargs)])
+        tid = tracker_id(ref.provider, ref.account, ref.msg_id)
+        result = self.store.untrack(tid)
+        return {"tracker": tid, "status": result.status, "outcome": result.outcome.value}
+
+    def _track_request(self, kwargs: Mapping[str, Any], args: Sequence[Any]) -> TrackRequest:
+        if args:
+            raise ValueError(
+                f"statuswatch.track takes keyword arguments only (kwargs=...), got {len(args)} positional"
+            )
+        return parse_track_request(kwargs, self._accounts_or_refuse(), self.settings.default_expires_s)
+
+    def _accounts_or_refuse(self) -> Accounts:
+        if self.accounts is None:
+            raise ValueError("account: this worker has no accounts file (STATUSWATCH_ACCOUNTS_FILE)")
+        return self.accounts
+
+    def _register(self, requests: Sequence[TrackRequest]) -> list[Registered]:
+        items = []
+        for request in requests:
+            policy = self.settings.poll_for(request.provider)
+            tid = tracker_id(request.provider, request.account, request.msg_id)
+            first_delay_s = next_check_delay_s(0, policy, random.random())
+            items.append((tid, request, providers.CEILINGS[request.provider], first_delay_s))
+        return self.store.register_many(items) if items else []
+
+    def _reason(self, exc: BaseException) -> str:
+        return self.redactor(reason_of(exc))
+
+    def _reject(self, entries: list[dict[str, str]]) -> dict[str, Any]:
+        """Record refused requests, redacted; the answer of the first (a single request's task result)."""
+        entries = [{k: self.redactor(v) for k, v in entry.items()} for entry in entries]
+        self.store.reject(entries)
+        for entry in entries[:3]:  # a bulk of bad items logs a few, the stream holds them all
+            log.warning("%s request rejected: %s", entry["task"], entry["reason"])
+        if len(entries) > 3:
+            log.warning("... and %d more rejected items of the same message", len(entries) - 3)
+        return {"accepted": False, "reason": entries[0]["reason"]}
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -201,7 +263,8 @@ class Engine:
         paused or cooling credential are deferred here, in Redis, without a check (and end as
         timed_out if their deadline passes meanwhile). Stops after ``dispatch_budget_s``.
         """
-        started, total, planned = time.monotonic(), 0, []
+        started, total = time.monotonic(), 0
+        planned: list[CheckOrder] = []
         try:
             for group in self.store.groups():
                 total += self._dispatch_group(group, started, enqueue, planned)

@@ -30,6 +30,7 @@ class Outcome(StrEnum):
     ACTIVE = "active"  #: still being checked
     SETTLED = "settled"  #: reached its target, or a terminal failure
     TIMED_OUT = "timed_out"  #: its deadline passed first; the state stays the last seen
+    CANCELLED = "cancelled"  #: a producer untracked it; the state stays the last seen
 
 
 #: progress states, in order; a state never moves backwards along this line

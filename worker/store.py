@@ -22,7 +22,7 @@ from worker.tracking import TrackRequest
 
 
 class ScriptRunner(Protocol):
-    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
+    def __call__(self, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any: ...
 
 
 def load_script(redis: Any, name: str) -> ScriptRunner:
@@ -93,7 +93,7 @@ class Tracker:
 
 @dataclass(frozen=True)
 class Registered:
-    """What ``register`` did: ``created``, ``updated``, ``unchanged`` or ``finished``."""
+    """What ``register`` did: ``created``, ``updated``, ``unchanged``, ``reopened`` or ``finished``."""
 
     status: str
     outcome: Outcome
@@ -119,6 +119,7 @@ class Store:
         self.retention_ms = _ms(retention_s)
         self.events_maxlen = events_maxlen
         self._register = load_script(redis, "register")
+        self._untrack = load_script(redis, "untrack")
         self._claim = load_script(redis, "claim")
         self._observe = load_script(redis, "observe")
         self._defer = load_script(redis, "defer")
@@ -131,16 +132,30 @@ class Store:
         return [k.tracker(tracker_id), k.due(group), k.active, k.events, k.stats, k.inflight(group)]
 
     def register(self, tracker_id: str, request: TrackRequest, ceiling: State, first_delay_s: float) -> Registered:
-        """Start tracking (idempotent); an active tracker takes the new target and the later deadline."""
-        pairs = [item for kv in request.stored_fields().items() for item in kv]
-        status, outcome = self._register(
-            self._tracker_keys(tracker_id),
-            [
-                tracker_id, request.until.value, _ms(request.expires_in_s), _ms(first_delay_s),
-                ceiling.value, self.retention_ms, self.events_maxlen, *pairs,
-            ],
-        )  # fmt: skip
-        return Registered(status, Outcome(outcome))
+        """Start tracking (idempotent); an active tracker takes the new target and the later
+        deadline, a timed-out one is re-opened, a settled or cancelled one is left alone."""
+        return self.register_many([(tracker_id, request, ceiling, first_delay_s)])[0]
+
+    def register_many(self, items: Sequence[tuple[str, TrackRequest, State, float]]) -> list[Registered]:
+        """``register`` for many trackers in one round trip; each is atomic on its own."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for tracker_id, request, ceiling, first_delay_s in items:
+                if request.expires_in_s is None:
+                    raise ValueError("expires_in: the worker sets the default before registering")
+                pairs = [item for kv in request.stored_fields().items() for item in kv]
+                args = [
+                    tracker_id, request.until, _ms(request.expires_in_s), _ms(first_delay_s),
+                    ceiling.value, self.retention_ms, self.events_maxlen, *pairs,
+                ]  # fmt: skip
+                self._register(self._tracker_keys(tracker_id), args, client=pipe)
+            rows = pipe.execute()
+        return [Registered(status, Outcome(outcome)) for status, outcome in rows]
+
+    def untrack(self, tracker_id: str) -> Registered:
+        """End an active tracker as cancelled (one event); ``gone`` or ``finished`` otherwise."""
+        keys, args = self._tracker_keys(tracker_id), [tracker_id, self.retention_ms, self.events_maxlen]
+        status, outcome = self._untrack(keys, args)
+        return Registered(status, Outcome(outcome) if outcome else Outcome.ACTIVE)
 
     def claim_due(self, group: str, limit: int, lease_s: float, max_inflight: int | None = None) -> list[str]:
         """Take up to ``limit`` due trackers of one ``provider:account``; each comes due again
@@ -285,22 +300,28 @@ class Store:
         start = after if after == "-" else f"({after}"
         return [{"id": eid, **fields} for eid, fields in self.redis.xrange(self.keys.events, start, "+", count)]
 
-    def reject(self, payload: Mapping[str, Any], reason: str) -> None:
-        """Record a refused track request where an operator can list it."""
-        clean = {k: v for k, v in payload.items() if k in _REJECT_FIELDS}
-        self.redis.xadd(
-            self.keys.rejected,
-            {"reason": reason, "request": json.dumps(clean, default=str)[:4000]},
-            maxlen=10_000,
-            approximate=True,
-        )
+    def reject(self, rejections: Sequence[Mapping[str, str]]) -> None:
+        """Record refused requests where an operator can list them (``statuswatch rejected``).
+
+        Each entry is cut to REJECT_FIELD_CHARS per field and the stream to REJECTED_MAXLEN
+        entries, so a flood of bad requests takes a bounded number of bytes.
+        """
+        with self.redis.pipeline(transaction=False) as pipe:
+            for entry in rejections:
+                fields = {k: v[:REJECT_FIELD_CHARS] for k, v in entry.items()}
+                pipe.xadd(self.keys.rejected, fields, maxlen=REJECTED_MAXLEN, approximate=True)
+            pipe.hincrby(self.keys.stats, "rejected", len(rejections))
+            pipe.execute()
 
     def rejected(self, count: int = 100) -> list[dict[str, str]]:
         """The newest refused requests, newest first."""
         return [{"id": eid, **fields} for eid, fields in self.redis.xrevrange(self.keys.rejected, count=count)]
 
 
-_REJECT_FIELDS = {"provider", "account", "msg_id", "until", "expires_in", "chat_id", "kind", "meta"}
+#: the rejected stream: at most about this many entries of at most this many characters a
+#: field (4 fields: task, task_id, reason, request), about 16 MB in all at worst
+REJECTED_MAXLEN = 10_000
+REJECT_FIELD_CHARS = 1000
 
 
 def _ms(seconds: float) -> int:

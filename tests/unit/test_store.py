@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from worker.states import Observation, Outcome, State
 from worker.store import Store
-from worker.tracking import parse_track_request
+from worker.tracking import parse_track_request, rejection
 
 P, S, D, R = State.PENDING, State.SENT, State.DELIVERED, State.READ
 TID = "wamm:shop:1001"
@@ -67,6 +68,65 @@ def test_retrack_of_a_finished_tracker_is_a_noop(store: Store) -> None:
     result = store.register(TID, request(until="delivered"), R, 0)
     assert (result.status, result.outcome) == ("finished", Outcome.SETTLED)
     assert store.get(TID).until is R
+
+
+def timed_out(store: Store) -> None:
+    """TID registered with a deadline already past, seen at sent, then timed out."""
+    store.register(TID, request(expires_in=0.001), R, 0)
+    time.sleep(0.01)
+    assert observe(store, S, "sent").outcome is Outcome.TIMED_OUT
+
+
+def test_retrack_reopens_a_timed_out_tracker_keeping_its_history(store: Store) -> None:
+    timed_out(store)
+    result = store.register(TID, request(expires_in=600), R, 0)
+    assert (result.status, result.outcome) == ("reopened", Outcome.ACTIVE)
+    tracker = store.get(TID)
+    assert tracker.outcome is Outcome.ACTIVE and [h.state for h in tracker.history] == [S]
+    assert store.redis.ttl(store.keys.tracker(TID)) == -1  # retention no longer runs
+    assert store.active_counts() == {"wamm:shop": 1} and store.due_count() == 1
+    assert store.stats()["active:wamm:sent"] == 1 and store.stats()["reopened"] == 1
+    assert [e["outcome"] for e in store.events()] == ["timed_out", "active"]
+    assert observe(store, R, "viewed").outcome is Outcome.SETTLED
+    assert store.register(TID, request(expires_in=600), R, 0).status == "finished"  # settled: no-op
+
+
+def test_reopening_to_a_target_already_reached_settles_at_once(store: Store) -> None:
+    timed_out(store)
+    observe_sent_is_kept = store.get(TID).state
+    result = store.register(TID, request(until="delivered", expires_in=600), State.SENT, 0)
+    assert (result.status, result.outcome, observe_sent_is_kept) == ("reopened", Outcome.SETTLED, S)
+    assert store.active_counts() == {} and store.due_count() == 0
+
+
+def test_untrack_cancels_an_active_tracker_once(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    observe(store, S, "sent")
+    store.claim_due("wamm:shop", 10, 60)
+    result = store.untrack(TID)
+    assert (result.status, result.outcome) == ("cancelled", Outcome.CANCELLED)
+    tracker = store.get(TID)
+    assert (tracker.outcome, tracker.state) == (Outcome.CANCELLED, S)
+    assert store.active_counts() == {} and store.due_count() == 0
+    assert not store.redis.zcard(store.keys.inflight("wamm:shop"))
+    assert [e["outcome"] for e in store.events()] == ["active", "cancelled"]
+    assert store.untrack(TID).status == "finished" and store.untrack("wamm:shop:9").status == "gone"
+    # a late check of the cancelled tracker changes nothing
+    assert observe(store, R, "viewed").status == "finished"
+    assert store.register(TID, request(expires_in=600), R, 0).status == "finished"  # cancelled stays so
+    assert len(store.events()) == 2
+
+
+def test_a_wrong_type_key_makes_register_write_nothing(store: Store) -> None:
+    store.redis.set(store.keys.due("wamm:shop"), "not a zset")
+    try:
+        store.register(TID, request(), R, 0)
+    except Exception as exc:
+        assert "WRONGTYPE" in str(exc)
+    else:
+        raise AssertionError("register wrote over a key of the wrong type")
+    assert not store.redis.exists(store.keys.tracker(TID)) and store.active_counts() == {}
+    store.redis.delete(store.keys.due("wamm:shop"))
 
 
 def test_claim_leases_due_trackers(store: Store) -> None:
@@ -199,10 +259,20 @@ def test_status_json_has_the_contract_fields(store: Store) -> None:
 
 
 def test_rejections_are_listed(store: Store) -> None:
-    store.reject({"provider": "wamm", "account": "x", "msg_id": "", "secret_field": "zzz"}, "msg_id: must not be empty")
+    payload = {"provider": "wamm", "account": "x", "msg_id": "", "secret_field": "zzz"}
+    store.reject([rejection("track", "task-1", "msg_id: must not be empty", payload)])
     [entry] = store.rejected()
     assert entry["reason"] == "msg_id: must not be empty"
-    assert "zzz" not in entry["request"]
+    assert (entry["task"], entry["task_id"]) == ("track", "task-1")
+    assert "zzz" not in entry["request"] and "'x'" in entry["request"]
+
+
+def test_a_rejection_is_bounded_in_bytes_whatever_it_quotes(store: Store) -> None:
+    huge = "p" * 1_000_000
+    store.reject([rejection("track", "t", "provider: " + huge, {"provider": huge, "account": huge, "meta": {}})])
+    [entry] = store.rejected()
+    assert sum(len(v) for v in entry.values()) < 2000
+    assert "1000000 characters" in entry["request"]
 
 
 def test_history_survives_raw_values_with_separators(store: Store) -> None:

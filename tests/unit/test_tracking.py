@@ -21,7 +21,7 @@ def parse(accounts: Accounts | None = ACCOUNTS, **kwargs: object):
 def test_minimal_request_gets_defaults() -> None:
     request = parse(provider="wamm", account="shop", msg_id=1234567)
     assert request.msg_id == "1234567"  # ids are strings inside statuswatch
-    assert request.until is State.READ
+    assert request.until == State.READ
     assert request.expires_in_s == 3600
     assert request.as_kwargs() == {
         "provider": "wamm", "account": "shop", "msg_id": "1234567", "until": "read", "expires_in": 3600.0,

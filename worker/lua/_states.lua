@@ -21,6 +21,19 @@ local function is_settled(state, until_state, ceiling)
   return rank(state) >= math.min(rank(until_state), rank(ceiling))
 end
 
+-- Refuses, before anything is written, keys of the wrong type (a key another program wrote,
+-- or a half-migrated namespace): a script that failed halfway would leave a record without
+-- its schedule or count. `types` maps key -> expected type ('none' is always fine).
+local function check_types(types)
+  for key, want in pairs(types) do
+    local have = redis.call('TYPE', key)['ok']
+    if have ~= 'none' and have ~= want then
+      return redis.error_reply('WRONGTYPE statuswatch key ' .. key .. ' is a ' .. have .. ', not a ' .. want)
+    end
+  end
+  return nil
+end
+
 -- One clock for the whole fleet: the Redis server's, in epoch milliseconds.
 local function now_ms()
   local t = redis.call('TIME')

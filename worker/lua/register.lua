@@ -1,11 +1,13 @@
--- register: start tracking a message, or update an active tracker; idempotent.
+-- register: start tracking a message, update an active tracker, or re-open a timed-out one;
+-- idempotent.
 --
 -- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
--- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET tracker id -> next check, ms
+-- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
 -- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
 -- KEYS[4] events stream  {ns}:v1:events
 -- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:settled" += 1 when an update settles it,
---                                          "active:<provider>:<state>" gauges
+--                                          "reopened" += 1, "active:<provider>:<state>" gauges
+-- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   (type-checked only)
 -- ARGV[1] tracker id "provider:account:msg_id"
 -- ARGV[2] until ("delivered" | "read")
 -- ARGV[3] expires_in_ms
@@ -15,17 +17,39 @@
 -- ARGV[7] events MAXLEN
 -- ARGV[8..] field, value pairs stored only when the tracker is created
 --
--- Returns {status, outcome}: status is "created", "updated", "unchanged" or "finished"
--- (a finished tracker is left as it is).
+-- Returns {status, outcome}: status is "created", "updated", "unchanged", "reopened" (a
+-- timed-out tracker tracked again: active again, its history kept) or "finished" (settled
+-- or cancelled: left as it is). Nothing is written when a key has the wrong type.
 local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, until_state = ARGV[1], ARGV[2]
 local expires_in, first_delay = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ceiling, retention, maxlen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local wrong = check_types({[tracker] = 'hash', [due] = 'zset', [active] = 'hash', [events] = 'stream',
+  [stats] = 'hash', [KEYS[6]] = 'zset'})
+if wrong then return wrong end
 local now = now_ms()
 
 local current = redis.call('HMGET', tracker, 'outcome', 'until', 'expires_at', 'state', 'raw_state',
   'expires_in')
-if current[4] then
+local state, raw = current[4], current[5]
+if state and current[1] == 'timed_out' and now + expires_in > tonumber(current[3]) then
+  -- Tracked again after its deadline: back on the schedule with the new deadline.
+  redis.call('HDEL', tracker, 'outcome', 'finished_at')
+  redis.call('PERSIST', tracker)
+  redis.call('HSET', tracker, 'until', until_state, 'expires_at', now + expires_in, 'expires_in', expires_in)
+  redis.call('ZADD', due, now + first_delay, member_of(id))
+  redis.call('HINCRBY', active, group_of(id), 1)
+  redis.call('HINCRBY', stats, 'reopened', 1)
+  count_active(stats, id, state, 1)
+  emit(events, maxlen, id, state, state, raw, 'active', now)
+  if is_settled(state, until_state, ceiling) then
+    finish(tracker, due, active, stats, id, state, 'settled', now, retention)
+    emit(events, maxlen, id, state, state, raw, 'settled', now)
+    return {'reopened', 'settled'}
+  end
+  return {'reopened', 'active'}
+end
+if state then
   -- no outcome field while active: it is written when the tracker ends
   if current[1] then
     return {'finished', current[1]}
@@ -37,9 +61,9 @@ if current[4] then
   end
   local expires_at = math.max(tonumber(current[3]), now + expires_in)
   redis.call('HSET', tracker, 'until', until_state, 'expires_at', expires_at, 'expires_in', expires_in)
-  if is_settled(current[4], until_state, ceiling) then
-    finish(tracker, due, active, stats, id, current[4], 'settled', now, retention)
-    emit(events, maxlen, id, current[4], current[4], current[5], 'settled', now)
+  if is_settled(state, until_state, ceiling) then
+    finish(tracker, due, active, stats, id, state, 'settled', now, retention)
+    emit(events, maxlen, id, state, state, raw, 'settled', now)
     return {'updated', 'settled'}
   end
   return {'updated', 'active'}

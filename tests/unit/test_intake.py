@@ -1,0 +1,94 @@
+"""What the worker does with whatever a producer sends: registered, or rejected with its reason
+recorded; never a failed task, never half-written. Engine on fakeredis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+
+from config import load_settings
+from worker.runtime import Engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[accounts.shop]\nprovider = "wamm"\ntoken = "sekrit-token-1"\n')
+    settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
+    return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
+
+
+def rejected(engine: Engine) -> list[dict[str, str]]:
+    return engine.store.rejected(1000)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "reason"),
+    [
+        (("wamm", "shop", "1"), {}, "keyword arguments only"),
+        ((), {"provider": "wamm", "account": "nobody", "msg_id": "1"}, "account: unknown account 'nobody'"),
+        ((), {"provider": "wamm" * 250_000, "account": "shop", "msg_id": "1"}, "1000000 characters"),
+        ((), {"provider": "wamm", "account": "shop", "msg_id": "1", "expires_in": 10**400}, "expires_in"),
+        ((), {"provider": "wamm", "account": "shop", "msg_id": "1", "callback_url": "http://a/\udc80"}, "callback_url"),
+    ],
+)
+def test_a_bad_request_is_recorded_with_its_reason(
+    engine: Engine, args: tuple[Any, ...], kwargs: dict[str, Any], reason: str
+) -> None:
+    result = engine.track(kwargs, args, task_id="task-7")
+    assert result["accepted"] is False and reason in result["reason"]
+    [entry] = rejected(engine)
+    assert entry["task"] == "track" and entry["task_id"] == "task-7" and reason in entry["reason"]
+    assert len(entry["reason"]) <= 300 and len(entry["request"]) <= 1000
+    assert not engine.store.active_counts()
+
+
+def test_an_unexpected_failure_while_validating_is_a_rejection_too(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded, and this text is not kept")
+
+    monkeypatch.setattr("worker.runtime.parse_track_request", boom)
+    result = engine.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
+    assert result == {"accepted": False, "reason": "invalid request (RecursionError)"}
+    assert rejected(engine)[0]["reason"] == "invalid request (RecursionError)"
+
+
+def test_the_secret_of_an_account_never_reaches_a_rejection(engine: Engine) -> None:
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "1", "token": "sekrit-token-1"})
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "sekrit-token-1"})
+    assert len(rejected(engine)) == 2
+    assert "sekrit-token-1" not in str(rejected(engine))
+
+
+def test_track_many_takes_each_item_on_its_own(engine: Engine) -> None:
+    items: list[Any] = [{"provider": "wamm", "account": "shop", "msg_id": str(i)} for i in range(5)]
+    items += [{"provider": "wamm", "account": "shop", "msg_id": "x"}, "not an object", items[0]]
+    result = engine.track_many({"items": items}, task_id="bulk-1")
+    assert result == {"items": 8, "accepted": 6, "rejected": 2, "created": 5, "unchanged": 1}
+    assert sorted(e["task"] for e in rejected(engine)) == ["track_many[5]", "track_many[6]"]
+    assert engine.store.active_counts() == {"wamm:shop": 5}
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {"items": {"a": 1}}), ((), {"items": [{}] * 1001}), ((), {}), (([],), {}), ((), {"items": [], "x": 1})],
+)
+def test_a_malformed_bulk_is_one_rejection(engine: Engine, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    result = engine.track_many(kwargs, args)
+    assert (result["accepted"], result["rejected"]) == (0, 1)
+    assert [e["task"] for e in rejected(engine)] == ["track_many"]
+
+
+def test_untrack_cancels_and_says_what_it_found(engine: Engine) -> None:
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
+    assert engine.untrack({"provider": "wamm", "account": "shop", "msg_id": "1"})["status"] == "cancelled"
+    assert engine.untrack({"provider": "wamm", "account": "shop", "msg_id": "1"})["status"] == "finished"
+    assert engine.untrack({"provider": "wamm", "account": "shop", "msg_id": "2"})["status"] == "gone"
+    assert engine.check("wamm:shop:1") == {"tracker": "wamm:shop:1", "skipped": "cancelled"}
+    assert engine.untrack({"provider": "wamm", "account": "shop"})["accepted"] is False
+    assert rejected(engine)[0]["task"] == "untrack"

@@ -1,0 +1,31 @@
+-- untrack: a producer no longer wants to know; the tracker ends as cancelled.
+--
+-- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[4] events stream  {ns}:v1:events   one entry: outcome "cancelled"
+-- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:cancelled" += 1
+-- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   a claimed check is dropped
+-- ARGV[1] tracker id "provider:account:msg_id"
+-- ARGV[2] retention_ms of a finished tracker
+-- ARGV[3] events MAXLEN
+--
+-- Returns {status, outcome}: "cancelled", "gone" (no such tracker) or "finished" (it had
+-- already ended: its outcome is left as it was).
+local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id = ARGV[1]
+local wrong = check_types({[tracker] = 'hash', [due] = 'zset', [active] = 'hash', [events] = 'stream',
+  [stats] = 'hash', [KEYS[6]] = 'zset'})
+if wrong then return wrong end
+local t = redis.call('HMGET', tracker, 'outcome', 'state', 'raw_state')
+if not t[2] then
+  return {'gone', ''}
+end
+if t[1] then  -- no outcome field while active: it is written when the tracker ends
+  return {'finished', t[1]}
+end
+local now = now_ms()
+redis.call('ZREM', KEYS[6], member_of(id))
+finish(tracker, due, active, stats, id, t[2], 'cancelled', now, tonumber(ARGV[2]))
+emit(events, ARGV[3], id, t[2], t[2], t[3], 'cancelled', now)
+return {'cancelled', 'cancelled'}
