@@ -76,6 +76,9 @@ class Settings:
     rate_cooldown_s: float = 2.0
     #: how long an account is paused after an account-level error (bad token, not authorized)
     account_pause_s: float = 300.0
+    #: queues where misrouted statuswatch tasks are looked for (besides, on a Redis broker,
+    #: every queue kombu has bound); statuswatch never consumes them
+    watch_queues: tuple[str, ...] = ("celery",)
 
     def poll_for(self, provider: str) -> PollPolicy:
         """The polling policy of one provider (its override or the default)."""
@@ -127,6 +130,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         rate_cooldown_s=reader.seconds("RATE_COOLDOWN_S", defaults.rate_cooldown_s),
         account_pause_s=reader.seconds("ACCOUNT_PAUSE_S", defaults.account_pause_s),
+        watch_queues=tuple(q.strip() for q in reader.text("WATCH_QUEUES", "celery").split(",") if q.strip()),
     )
 
 

@@ -37,8 +37,10 @@ def _redact_logs(**_: Any) -> None:
 
 @signals.worker_ready.connect
 def _check_redis(**_: Any) -> None:
-    """Warn loudly when the store could lose trackers to eviction."""
+    """Warn loudly when the store could lose trackers to eviction, or producers' requests wait
+    on a queue no statuswatch worker reads (housekeeping looks again every period)."""
     engine = get_engine()
+    engine.look_for_misrouted()
     try:
         policy = engine.store.redis.config_get("maxmemory-policy").get("maxmemory-policy", "")
     except Exception as exc:  # CONFIG may be disabled on managed Redis

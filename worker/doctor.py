@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import ConfigError, Settings, load_accounts, load_settings
-from worker import providers
+from worker import misrouted, providers
 from worker.errors import ProviderError
 from worker.redact import Redactor
 
@@ -40,6 +40,24 @@ def diagnose(connect_broker: Callable[[Settings], None]) -> Iterator[Verdict]:
         yield Verdict("ok", "broker", safe_url(settings.broker_url))
     except Exception as exc:  # any transport error: say what, never the URL's password
         yield Verdict("FAIL", "broker", f"{safe_url(settings.broker_url)}: {type(exc).__name__}")
+        return
+    yield from _misrouted(settings)
+
+
+def _misrouted(settings: Settings) -> Iterator[Verdict]:
+    """statuswatch tasks on queues no statuswatch worker reads: requests lost in silence."""
+    try:
+        findings = misrouted.find(settings)
+    except Exception as exc:
+        yield Verdict("warn", "misrouted tasks", f"could not read the broker's queues: {type(exc).__name__}")
+        return
+    if not findings:
+        watched = ", ".join(settings.watch_queues)
+        yield Verdict("ok", "misrouted tasks", f"none waiting outside statuswatch's queues (watched: {watched})")
+    for finding in findings:
+        # names seen (Redis): requests that no worker will ever take; depth only (RabbitMQ): maybe
+        level = "FAIL" if finding.consumers is None else "warn"
+        yield Verdict(level, "misrouted tasks", f"{finding.describe()}; fix: {misrouted.FIX}")
 
 
 def _accounts(settings: Settings) -> Iterator[Verdict]:

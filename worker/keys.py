@@ -17,10 +17,13 @@ class Keys:
         self.stats = f"{self.prefix}:stats"
         #: HASH "provider:account" -> number of active trackers
         self.active = f"{self.prefix}:active"
-        #: STREAM of state changes (see docs/events.md)
+        #: STREAM of state changes (see docs/store.md)
         self.events = f"{self.prefix}:events"
         #: STREAM of track requests the worker refused, with the reason
         self.rejected = f"{self.prefix}:rejected"
+        #: HASH queue -> statuswatch tasks waiting there, where no statuswatch worker reads
+        #: (written by housekeeping, read by the metrics)
+        self.misrouted = f"{self.prefix}:misrouted"
         #: STREAM of periodic snapshots of ``stats`` (housekeeping), one per period
         self.rollup = f"{self.prefix}:rollup"
         #: STRING: the last period a rollup was written for (two beats write it once)

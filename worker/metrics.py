@@ -91,9 +91,23 @@ class FleetCollector(Collector):
             "statuswatch_account_pauses", "Times an account was paused after an account error.",
             value=stats.get("pauses", 0),
         )  # fmt: skip
+        yield CounterMetricFamily(
+            "statuswatch_requests_rejected", "Track, track_many items and untrack requests refused "
+            "(statuswatch rejected lists them).", value=stats.get("rejected", 0),
+        )  # fmt: skip
+        yield self._misrouted()
         yield self._latency(latency, latency_sum)
         yield from self._accounts()
         yield from self._schedule()
+
+    def _misrouted(self) -> Metric:
+        family = GaugeMetricFamily(
+            "statuswatch_misrouted_tasks", "statuswatch tasks waiting on a queue no statuswatch worker reads "
+            "(Celery's default 'celery' above all), as housekeeping last counted them.", labels=["queue"],
+        )  # fmt: skip
+        for queue, count in sorted(self.engine.store.misrouted().items()):
+            family.add_metric([queue], count)
+        return family
 
     @staticmethod
     def _latency(counts: dict[str, dict[int, int]], sums: dict[str, float]) -> HistogramMetricFamily:

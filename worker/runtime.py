@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 from tenacity import wait_random_exponential as wait_jitter
 
 from config import Account, Accounts, Settings, load_accounts, load_settings
-from worker import providers
+from worker import misrouted, providers
 from worker.errors import AccountError, MessageError, ProviderError, RateLimited, TransientError
 from worker.keys import Keys, tracker_id
 from worker.ratelimit import Decision, Limiter
@@ -511,7 +511,21 @@ class Engine:
         from them). Finished trackers need nothing: they expire by their own TTL."""
         pruned = self.store.prune()
         entry = self.store.rollup(self.settings.housekeeping_every_s)
-        return {"pruned": len(pruned), "rollup": entry}
+        return {"pruned": len(pruned), "rollup": entry, "misrouted": self.look_for_misrouted()}
+
+    def look_for_misrouted(self) -> int | None:
+        """Count statuswatch tasks waiting on queues no statuswatch worker reads, say so in the
+        log and keep the count for the metrics; None when the broker could not be read."""
+        try:
+            findings = misrouted.find(self.settings)
+        except Exception as exc:  # a diagnostic: it must never stop housekeeping
+            reason = self.redactor(f"{type(exc).__name__}: {exc}")[:300]
+            log.warning("could not look for misrouted statuswatch tasks: %s", reason)
+            return None
+        for finding in findings:
+            log.error("misrouted: %s; the fix: %s", finding.describe(), misrouted.FIX)
+        self.store.set_misrouted({f.queue: f.count for f in findings})
+        return sum(f.count for f in findings)
 
     # -- batch sync --------------------------------------------------------------------
 

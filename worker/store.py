@@ -313,6 +313,17 @@ class Store:
             pipe.hincrby(self.keys.stats, "rejected", len(rejections))
             pipe.execute()
 
+    def set_misrouted(self, counts: Mapping[str, int]) -> None:
+        """Replace the last count of statuswatch tasks waiting on queues nobody of ours reads."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.misrouted)
+            if counts:
+                pipe.hset(self.keys.misrouted, mapping=dict(counts))
+            pipe.execute()
+
+    def misrouted(self) -> dict[str, int]:
+        return {queue: int(n) for queue, n in self.redis.hgetall(self.keys.misrouted).items()}
+
     def rejected(self, count: int = 100) -> list[dict[str, str]]:
         """The newest refused requests, newest first."""
         return [{"id": eid, **fields} for eid, fields in self.redis.xrevrange(self.keys.rejected, count=count)]
