@@ -38,4 +38,4 @@ def reuse_publish_clients() -> None:
         yield shared
 
     conn_or_acquire._statuswatch = True  # type: ignore[attr-defined]
-    channel.conn_or_acquire = conn_or_acquire
+    channel.conn_or_acquire = conn_or_acquire  # type: ignore[method-assign]
