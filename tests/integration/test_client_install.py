@@ -5,6 +5,7 @@ real worker registers."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -50,11 +51,13 @@ def run(python: Path, service: Path, *args: str) -> dict[str, object]:
 
 
 def test_the_client_alone_in_a_service_with_its_own_config(tmp_path: Path, deployment: Deployment) -> None:
+    source = tmp_path / "client"  # a copy: building in place would write into the checkout
+    shutil.copytree(CLIENT, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{CLIENT}[redis]"],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{source}[redis]"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]
