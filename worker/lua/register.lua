@@ -32,6 +32,17 @@ local now = now_ms()
 local current = redis.call('HMGET', tracker, 'outcome', 'until', 'expires_at', 'state', 'raw_state',
   'expires_in')
 local state, raw = current[4], current[5]
+
+-- The tracker has a (new) target: settled at once if its state already reaches it.
+local function settle_if_reached(status)
+  if is_settled(state, until_state, ceiling) then
+    finish(tracker, due, active, stats, id, state, 'settled', now, retention)
+    emit(events, maxlen, id, state, state, raw, 'settled', now)
+    return {status, 'settled'}
+  end
+  return {status, 'active'}
+end
+
 if state and current[1] == 'timed_out' and now + expires_in > tonumber(current[3]) then
   -- Tracked again after its deadline: back on the schedule with the new deadline.
   redis.call('HDEL', tracker, 'outcome', 'finished_at')
@@ -42,12 +53,7 @@ if state and current[1] == 'timed_out' and now + expires_in > tonumber(current[3
   redis.call('HINCRBY', stats, 'reopened', 1)
   count_active(stats, id, state, 1)
   emit(events, maxlen, id, state, state, raw, 'active', now)
-  if is_settled(state, until_state, ceiling) then
-    finish(tracker, due, active, stats, id, state, 'settled', now, retention)
-    emit(events, maxlen, id, state, state, raw, 'settled', now)
-    return {'reopened', 'settled'}
-  end
-  return {'reopened', 'active'}
+  return settle_if_reached('reopened')
 end
 if state then
   -- no outcome field while active: it is written when the tracker ends
@@ -61,12 +67,7 @@ if state then
   end
   local expires_at = math.max(tonumber(current[3]), now + expires_in)
   redis.call('HSET', tracker, 'until', until_state, 'expires_at', expires_at, 'expires_in', expires_in)
-  if is_settled(state, until_state, ceiling) then
-    finish(tracker, due, active, stats, id, state, 'settled', now, retention)
-    emit(events, maxlen, id, state, state, raw, 'settled', now)
-    return {'updated', 'settled'}
-  end
-  return {'updated', 'active'}
+  return settle_if_reached('updated')
 end
 
 redis.call('HSET', tracker, 'state', 'pending', 'raw_state', '',
