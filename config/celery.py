@@ -79,8 +79,19 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
-    """Redis-broker options; other transports ignore them."""
-    options: dict[str, Any] = {"visibility_timeout": settings.broker_visibility_timeout_s}
+    """Redis-broker options; other transports ignore them.
+
+    A message a worker took and never acknowledged (the worker was killed: a track request
+    in hand, or prefetched) goes back to its queue once it is ``visibility_timeout`` old, at
+    the next sweep of any worker: every ``unacked_restore_interval`` seconds, each sweep a
+    real one (kombu's default sweeps every 100 s, and waits an hour).
+    """
+    timeout_s = settings.broker_visibility_timeout_s
+    options: dict[str, Any] = {
+        "visibility_timeout": timeout_s,
+        "unacked_restore_interval": max(1, min(10, round(timeout_s / 4))),
+        "unacked_restore_throttle": 1,
+    }
     if settings.broker_key_prefix:
         options["global_keyprefix"] = settings.broker_key_prefix
     return options

@@ -40,8 +40,10 @@ class Settings:
     namespace: str = "statuswatch"
     #: prefix of every key of a Redis broker (kombu ``global_keyprefix``); "" for none
     broker_key_prefix: str = ""
-    #: Redis broker: an unacknowledged message is redelivered after this long
-    broker_visibility_timeout_s: float = 3600.0
+    #: Redis broker: a message a worker took and never acknowledged (it was killed) is
+    #: redelivered after this long; longer than any countdown statuswatch uses (a few s)
+    #: and any task's run (a check: the HTTP timeout and ~1 s of retries)
+    broker_visibility_timeout_s: float = 120.0
     #: tracking deadline when the producer gives none
     default_expires_s: float = 2 * 24 * 3600.0
     #: how long a claimed tracker stays claimed before it comes due again by itself

@@ -56,9 +56,11 @@ class LocalStack:
         self.producer = Celery("statuswatch-producer", set_as_current=False)
         self.producer.config_from_object(celery_settings(self.settings))
 
-    def start_worker(self, name: str = "w1", concurrency: int = 16, loglevel: str = "INFO") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str = "w1", concurrency: int = 16, loglevel: str = "INFO", pool: str = "threads"
+    ) -> subprocess.Popen[bytes]:
         cmd = [
-            sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", "threads",
+            sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", pool,
             "-c", str(concurrency), "-Q", ",".join(QUEUES), "-n", f"{name}@{self.settings.namespace}",
             # the heartbeat stays: without it (and gossip, and task events) Celery builds no
             # event dispatcher, and Flower could not turn task events on
