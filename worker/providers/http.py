@@ -61,11 +61,14 @@ class Http:
 
         Raises:
             RateLimited: HTTP 429.
-            TransientError: no answer, 5xx, or a 2xx/3xx body that is not JSON (a 4xx
-                with such a body is returned with ``body`` None).
+            TransientError: no answer, a redirect, 5xx, or a 2xx body that is not JSON (a
+                4xx with such a body is returned with ``body`` None).
         """
         try:
-            response = _session().request(method, url, timeout=self.timeout_s, **kwargs)
+            # No redirect is followed: WBizTool's api_key is in the JSON body, which a 307/308
+            # would post again to whatever host the answer names, and that host's answer about
+            # the message would be applied. A gateway that moved is a transient error to look at.
+            response = _session().request(method, url, timeout=self.timeout_s, allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
             kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
             raise TransientError(
@@ -80,6 +83,12 @@ class Http:
             )
         if response.status_code >= 500:
             raise TransientError(f"{where}: HTTP {response.status_code}", provider=self.provider)
+        if 300 <= response.status_code < 400:
+            location = self.redact(response.headers.get("Location", ""))[:100]
+            raise TransientError(
+                f"{where}: HTTP {response.status_code}, a redirect (to {location!r}), not followed",
+                provider=self.provider,
+            )
         try:
             body = response.json()
         except (ValueError, json.JSONDecodeError):
