@@ -201,7 +201,8 @@ class Engine:
         paused or cooling credential are deferred here, in Redis, without a check (and end as
         timed_out if their deadline passes meanwhile). Stops after ``dispatch_budget_s``.
         """
-        started, total, planned = time.monotonic(), 0, []
+        started, total = time.monotonic(), 0
+        planned: list[CheckOrder] = []
         try:
             for group in self.store.groups():
                 total += self._dispatch_group(group, started, enqueue, planned)
