@@ -66,8 +66,12 @@ class Settings:
     dispatch_budget_s: float = 0.8
     #: approximate bound of the events stream (XADD MAXLEN ~)
     events_maxlen: int = 100_000
-    #: connect and read timeout of one gateway request
+    #: the most one gateway request may take: each socket read, and the whole exchange
     http_timeout_s: float = 10.0
+    #: the largest gateway answer read, after decompression (a larger one is a transient
+    #: error). WAMM's msg_get_last is the largest legitimate one: 100 messages of up to 4,500
+    #: characters, which JSON may escape to 6 bytes each (\uXXXX), about 2.8 MB at most
+    http_max_body_bytes: int = 4 * 1024 * 1024
     #: backoff of a tracker whose check failed for a transient reason
     error_backoff_s: float = 5.0
     #: limit of a credential whose account and gateway name none (WAMM, WBizTool document none)
@@ -121,6 +125,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_budget_s=reader.seconds("DISPATCH_BUDGET_S", defaults.dispatch_budget_s),
         events_maxlen=reader.count("EVENTS_MAXLEN", defaults.events_maxlen),
         http_timeout_s=reader.seconds("HTTP_TIMEOUT_S", defaults.http_timeout_s),
+        http_max_body_bytes=reader.count("HTTP_MAX_BODY_BYTES", defaults.http_max_body_bytes),
         error_backoff_s=reader.seconds("ERROR_BACKOFF_S", defaults.error_backoff_s),
         default_rate_limit=parse_rate(
             reader.text("DEFAULT_RATE_LIMIT", str(defaults.default_rate_limit)), f"{PREFIX}DEFAULT_RATE_LIMIT"

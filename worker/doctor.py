@@ -54,7 +54,9 @@ def _accounts(settings: Settings) -> Iterator[Verdict]:
     yield Verdict("ok", "accounts", f"{len(accounts)} in {settings.accounts_file}")
     redactor = Redactor(accounts.secrets())
     for alias, account in accounts.items():
-        http = providers.Http(account.provider, redactor, min(settings.http_timeout_s, 10.0))
+        http = providers.Http(
+            account.provider, redactor, min(settings.http_timeout_s, 10.0), settings.http_max_body_bytes
+        )
         try:
             detail = providers.build(account, http).probe()
             yield Verdict("ok", f"account {alias}", f"{account.provider}: {detail}")

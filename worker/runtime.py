@@ -355,7 +355,10 @@ class Engine:
         with self._lock:
             adapter = self._providers.get(account.alias)
             if adapter is None:
-                http = providers.Http(account.provider, self.redactor, self.settings.http_timeout_s)
+                settings = self.settings
+                http = providers.Http(
+                    account.provider, self.redactor, settings.http_timeout_s, settings.http_max_body_bytes
+                )
                 adapter = self._providers[account.alias] = providers.build(account, http)
             return adapter
 
