@@ -78,6 +78,9 @@ class Settings:
     default_rate_limit: Rate = field(default_factory=lambda: Rate(5, 1))
     #: fleet-wide cool-down after a 429 that gave no Retry-After
     rate_cooldown_s: float = 2.0
+    #: the longest cool-down a 429's Retry-After may set: a gateway's word, not an order
+    #: (99999999999 s would park a credential for 3,170 years)
+    max_retry_after_s: float = 3600.0
     #: how long an account is paused after an account-level error (bad token, not authorized)
     account_pause_s: float = 300.0
 
@@ -131,6 +134,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             reader.text("DEFAULT_RATE_LIMIT", str(defaults.default_rate_limit)), f"{PREFIX}DEFAULT_RATE_LIMIT"
         ),
         rate_cooldown_s=reader.seconds("RATE_COOLDOWN_S", defaults.rate_cooldown_s),
+        max_retry_after_s=reader.seconds("MAX_RETRY_AFTER_S", defaults.max_retry_after_s),
         account_pause_s=reader.seconds("ACCOUNT_PAUSE_S", defaults.account_pause_s),
     )
 

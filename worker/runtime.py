@@ -394,8 +394,13 @@ class Engine:
         return retrying(attempt)
 
     def _cool_down(self, account: Account, exc: RateLimited) -> float:
-        """A 429: the whole fleet leaves this credential alone for Retry-After (or the default)."""
+        """A 429: the whole fleet leaves this credential alone for Retry-After (or the default),
+        at most ``max_retry_after_s``."""
         seconds = exc.retry_after_s if exc.retry_after_s else self.settings.rate_cooldown_s
+        if seconds > self.settings.max_retry_after_s:
+            log.warning("account %s: Retry-After %.0f s clamped to %.0f s", account.alias, seconds,
+                        self.settings.max_retry_after_s)  # fmt: skip
+            seconds = self.settings.max_retry_after_s
         self.limiter.cool_down(account, seconds)  # the 429 itself is counted with the request
         log.warning("account %s: gateway answered 429; credential cooled down for %.1f s", account.alias, seconds)
         return seconds
