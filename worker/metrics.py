@@ -44,7 +44,8 @@ class FleetCollector(Collector):
         )  # fmt: skip
         requests = CounterMetricFamily(
             "statuswatch_gateway_requests", "Requests sent to gateways, by provider, method and result "
-            "(ok, transient, throttled = HTTP 429, account, message).", labels=["provider", "method", "result"],
+            "(ok, transient, throttled = HTTP 429, account, message, unexpected).",
+            labels=["provider", "method", "result"],
         )  # fmt: skip
         throttled = CounterMetricFamily(
             "statuswatch_gateway_throttled", "Gateway answers HTTP 429, by provider.", labels=["provider"]
@@ -90,6 +91,11 @@ class FleetCollector(Collector):
         yield CounterMetricFamily(
             "statuswatch_account_pauses", "Times an account was paused after an account error.",
             value=stats.get("pauses", 0),
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "statuswatch_unexpected_errors", "Checks and batch syncs that raised something other than a "
+            "gateway error (a bug, an answer nobody foresaw), each backed off as a transient error.",
+            value=stats.get("errors:unexpected", 0),
         )  # fmt: skip
         yield self._latency(latency, latency_sum)
         yield from self._accounts()

@@ -11,6 +11,7 @@ import math
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -30,6 +31,9 @@ from worker.states import Observation, Outcome
 from worker.store import Store, Tracker
 from worker.tally import Tally, result_of
 from worker.tracking import parse_track_request
+
+#: the most of an unexpected error's text a tracker keeps (its own errors are bounded already)
+TEXT_CHARS = 200
 
 log = logging.getLogger("statuswatch")
 
@@ -303,6 +307,21 @@ class Engine:
         tracker = self.store.get(tid)
         if tracker is None or tracker.outcome is not Outcome.ACTIVE:
             return {"tracker": tid, "skipped": "gone" if tracker is None else tracker.outcome.value}
+        tally = Tally(tracker.provider)
+        try:
+            return self._check(tracker, requeued, slot_us, tally)
+        except Exception as exc:
+            # The one boundary: whatever else a check raises (a bug, an answer nobody foresaw,
+            # a refused write) is a transient failure. Raised, the lease would bring the
+            # tracker back to fail the same way for ever.
+            error = self.redactor(f"unexpected {type(exc).__name__}: {exc}")[:TEXT_CHARS]
+            frames = "".join(traceback.format_tb(exc.__traceback__, limit=-4))  # where, without the message
+            log.error("%s: check failed: %s (backed off as transient)\n%s", tid, error, self.redactor(frames))
+            tally.add("errors:unexpected")
+            return self._failed(tracker, error, tally)
+
+    def _check(self, tracker: Tracker, requeued: int, slot_us: int, tally: Tally) -> dict[str, Any]:
+        tid = tracker.id
         account = self.account(tracker.account, tracker.provider)
         if account is None:
             return self._failed(tracker, f"account {tracker.account!r} is not configured on this worker")
@@ -311,7 +330,6 @@ class Engine:
             tracker.msg_id, tracker.fields.get("chat_id") or None, tracker.fields.get("kind") or "message"
         )
         method = provider.method(ref)
-        tally = Tally(account.provider)
         try:
             observation = self._fetch(account, method, lambda: provider.fetch(ref), tally, slot_us)
         except Denied as denied:
@@ -376,7 +394,7 @@ class Engine:
             started = time.perf_counter()
             try:
                 answer = call()
-            except ProviderError as exc:
+            except Exception as exc:
                 tally.record(method, result_of(exc), time.perf_counter() - started)
                 raise
             seconds = time.perf_counter() - started
@@ -509,6 +527,11 @@ class Engine:
         except ProviderError as exc:
             log.warning("account %s: batch sync failed: %s", alias, exc)
             return {"account": alias, "error": str(exc)}
+        except Exception as exc:  # as in check: anything else the request raised is transient
+            error = self.redactor(f"unexpected {type(exc).__name__}: {exc}")[:TEXT_CHARS]
+            log.error("account %s: batch sync failed: %s", alias, error)
+            tally.add("errors:unexpected")
+            return {"account": alias, "error": error}
         else:
             return self._apply_batch(account, batch.ceiling, items, tally)
         finally:

@@ -122,6 +122,7 @@ class Store:
         self._claim = load_script(redis, "claim")
         self._observe = load_script(redis, "observe")
         self._defer = load_script(redis, "defer")
+        self._expire = load_script(redis, "expire")
         self._prune = load_script(redis, "prune")
         self._rollup = load_script(redis, "rollup")
 
@@ -145,10 +146,28 @@ class Store:
     def claim_due(self, group: str, limit: int, lease_s: float, max_inflight: int | None = None) -> list[str]:
         """Take up to ``limit`` due trackers of one ``provider:account``; each comes due again
         after ``lease_s`` unless a check observes it first. With ``max_inflight``, no more than
-        that many of the account's claims may wait for their check at once."""
+        that many of the account's claims may wait for their check at once. A claimed tracker
+        past its deadline ends here as timed_out and is not returned."""
         cap = -1 if max_inflight is None else max_inflight
         members = self._claim([self.keys.due(group), self.keys.inflight(group)], [limit, _ms(lease_s), cap])
-        return [f"{group}:{msg_id}" for msg_id in members]
+        return self._to_check(group, [f"{group}:{msg_id}" for msg_id in members])
+
+    def _to_check(self, group: str, tracker_ids: list[str]) -> list[str]:
+        """Of claimed trackers, those to check: one past its deadline ends timed_out here, and
+        a schedule entry whose tracker is gone or finished is dropped. A tracker whose checks
+        never report (each crashes its worker, or is lost) thus still ends at its deadline,
+        instead of coming back with every lease. One more round trip per claim."""
+        if not tracker_ids:
+            return tracker_ids
+        k = self.keys
+        dropped = self._expire(
+            [k.due(group), k.inflight(group), k.active, k.events, k.stats, *map(k.tracker, tracker_ids)],
+            [self.retention_ms, self.events_maxlen, *tracker_ids],
+        )
+        if not dropped:
+            return tracker_ids
+        gone = set(dropped)
+        return [tid for tid in tracker_ids if tid not in gone]
 
     def defer(self, tracker_id: str, delay_s: float, reason: str, counts: Mapping[str, int] | None = None) -> str:
         """Put a tracker back on its schedule, unchecked, ``delay_s`` from now (capped by its

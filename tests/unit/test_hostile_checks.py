@@ -3,6 +3,7 @@ whatever a gateway answers, a check ends in an outcome and its tracker in a boun
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def make_engine(tmp_path: Path, namespace: str, real_redis: redis.Redis) -> Iter
                 "STATUSWATCH_NAMESPACE": namespace,
                 "STATUSWATCH_POLL_FIRST_S": "0",
                 "STATUSWATCH_HTTP_TIMEOUT_S": "2",
+                "STATUSWATCH_DEFAULT_RATE_LIMIT": "1000/s",  # in-place retries are not turned away
                 **env,
             }
         )
@@ -53,3 +55,74 @@ def test_a_retry_after_is_clamped_to_the_configured_maximum(make_engine, value: 
     account = engine.accounts["shop"]  # type: ignore[index]
     cooling_ms = engine.store.redis.pttl(engine.limiter.keys.cooldown(account.credential_key))
     assert 0 < cooling_ms <= 30_000
+
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, NESTED),  # RecursionError out of json.loads
+        (302, b"", {"Location": "http://[::1"}),  # ValueError out of requests' redirect target
+        (429, b"", {"Retry-After": "1e300"}),  # a Redis error writing the cool-down
+    ],
+    ids=["nested", "bad-location", "retry-after-1e300"],
+)
+def test_a_hostile_answer_gives_an_outcome_not_an_exception(make_engine, answer: tuple) -> None:
+    with stub_server(lambda seen: answer) as gateway:
+        engine = make_engine(gateway.url)
+        engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
+        result = claim_and_check(engine)
+    assert result["tracker"] == "wamm:shop:1001" and "deferred_s" in result
+    assert engine.store.get("wamm:shop:1001").outcome.value == "active"
+
+
+def test_an_unexpected_exception_in_a_check_backs_off_counted_and_redacted(make_engine, monkeypatch) -> None:
+    """Anything a check raises that is not a provider error is a transient failure: backoff,
+    a counter, the redacted error on the tracker; the lease no longer brings it back to fail
+    again for ever."""
+    with stub_server(lambda seen: (200, {"err": 0, "msg_data": {"state": "sent"}})) as gateway:
+        engine = make_engine(gateway.url)
+        adapter = engine.provider(engine.accounts["shop"])  # type: ignore[index]
+
+        def broken(ref: object) -> object:
+            raise KeyError(f"no such field in an answer from .../msg_state/{TOKEN}/")
+
+        monkeypatch.setattr(adapter, "fetch", broken)
+        engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
+        result = claim_and_check(engine)
+    assert result["deferred_s"] > 0 and result["outcome"] == "active"
+    tracker = engine.store.get("wamm:shop:1001")
+    assert tracker.errors == 1 and "KeyError" in tracker.fields["error"] and TOKEN not in tracker.fields["error"]
+    assert engine.store.stats()["errors:unexpected"] == 1
+    assert engine.store.claim_due("wamm:shop", 10, 60) == []  # backed off: not due at once
+
+
+def test_a_tracker_past_its_deadline_ends_timed_out_when_next_claimed(make_engine) -> None:
+    """Its checks never report (each one crashes, or is lost): the lease brings it back, and
+    the claim past its deadline ends it, however its checks fare."""
+    engine = make_engine("http://127.0.0.1:9", STATUSWATCH_LEASE_S="0.05")
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001", "expires_in": 0.3})
+    deadline = engine.store.get("wamm:shop:1001").expires_at_ms
+    claimed = 0
+    for _ in range(100):  # bounded: 100 leases of 50 ms, the deadline comes after 6
+        ids = engine.store.claim_due("wamm:shop", 10, engine.settings.lease_s)
+        now_s, now_us = engine.store.redis.time()
+        if not ids and now_s * 1000 + now_us // 1000 > deadline + 100:
+            break
+        claimed += len(ids)  # a claim whose check is never run: it crashed the worker
+        time.sleep(0.05)
+    tracker = engine.store.get("wamm:shop:1001")
+    assert tracker.outcome.value == "timed_out" and claimed >= 2
+    assert engine.store.active_counts() == {} and engine.store.due_count() == 0
+    assert [e["outcome"] for e in engine.store.events()] == ["timed_out"]
+    assert engine.store.stats()["finished:timed_out"] == 1
+
+
+def test_a_claimed_member_without_a_tracker_is_dropped(make_engine) -> None:
+    engine = make_engine("http://127.0.0.1:9")
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
+    engine.store.redis.delete(engine.store.keys.tracker("wamm:shop:1001"))  # by hand, or lost
+    assert engine.store.claim_due("wamm:shop", 10, 0.01) == []
+    assert engine.store.due_count() == 0

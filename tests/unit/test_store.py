@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from worker.states import Observation, Outcome, State
 from worker.store import Store
@@ -282,3 +283,16 @@ def test_rollup_writes_one_snapshot_per_period_however_many_ask(store: Store) ->
     [snapshot] = store.rollups()
     assert snapshot["checks"] == "1" and snapshot["active:wamm:sent"] == "1"
     assert int(snapshot["period"]) == int(store.redis.time()[0] * 1000 // 3_600_000)
+
+
+def test_a_claim_past_the_deadline_ends_the_tracker_timed_out(store: Store) -> None:
+    store.register(TID, request(expires_in=0.2), R, 0)
+    store.register("wamm:shop:1002", request("1002"), R, 0)
+    observe(store, S, "sent")  # its schedule entry now waits for the deadline
+    time.sleep(0.25)
+    assert store.claim_due("wamm:shop", 10, 60) == ["wamm:shop:1002"]
+    tracker = store.get(TID)
+    assert tracker.outcome is Outcome.TIMED_OUT and tracker.state is S
+    assert store.active_counts() == {"wamm:shop": 1}
+    assert [(e["state"], e["outcome"]) for e in store.events()][-1] == ("sent", "timed_out")
+    assert store.claim_due("wamm:shop", 10, 60) == []  # and it is not claimed again
