@@ -30,10 +30,13 @@ from worker.schedule import error_backoff_s, next_check_delay_s
 from worker.states import Observation, Outcome
 from worker.store import Store, Tracker
 from worker.tally import Tally, result_of
+from worker.text import clip
 from worker.tracking import parse_track_request
 
 #: the most of an unexpected error's text a tracker keeps (its own errors are bounded already)
 TEXT_CHARS = 200
+#: distinct unmapped raw states logged (once each) per process
+MAX_UNMAPPED = 256
 
 log = logging.getLogger("statuswatch")
 
@@ -450,7 +453,7 @@ class Engine:
             None,
             ceiling=providers.CEILINGS[tracker.provider],
             next_delay_s=delay,
-            error=self.redactor(error)[:500],
+            error=self.redactor(error),  # the store cuts it
             not_found=not_found,
             not_found_grace_s=settings.not_found_grace_s,
             counts=tally.take() if tally else None,
@@ -460,10 +463,17 @@ class Engine:
         return summary
 
     def _log_unmapped(self, provider: str, raw: str) -> None:
-        key = (provider, raw)
-        if key not in self._unmapped:
+        """Log an unmapped raw value once per process; past MAX_UNMAPPED distinct ones (a
+        gateway answering a new value each time) the rest are not logged, nor remembered."""
+        key = (provider, clip(raw))
+        with self._lock:
+            if key in self._unmapped or len(self._unmapped) >= MAX_UNMAPPED:
+                return
             self._unmapped.add(key)
-            log.warning("%s: state %r has no canonical mapping; kept raw, state unchanged", provider, raw)
+            full = len(self._unmapped) == MAX_UNMAPPED
+        log.warning("%s: state %r has no canonical mapping; kept raw, state unchanged", provider, key[1])
+        if full:
+            log.warning("%d unmapped states logged: further ones are not (they are still kept raw)", MAX_UNMAPPED)
 
     # -- housekeeping ------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from worker.keys import Keys, group_of, split_tracker_id
 from worker.states import Observation, Outcome, State
 from worker.tally import LATENCY_BUCKETS_S, encode
+from worker.text import clip
 from worker.tracking import TrackRequest
 
 
@@ -36,6 +37,8 @@ def load_script(redis: Any, name: str) -> ScriptRunner:
 
 #: rollup entries kept: a day of one-minute snapshots
 ROLLUP_MAXLEN = 1440
+#: the longest error text a tracker keeps: our words around at most 200 of the gateway's
+MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -192,16 +195,20 @@ class Store:
         counts: Mapping[str, int] | None = None,
     ) -> Observed:
         """Apply one check's result: ``observation`` or, when None, the ``error`` it met;
-        ``counts`` are added to the fleet counters in the same call."""
+        ``counts`` are added to the fleet counters in the same call. The gateway's strings
+        (raw state, detail) are stored cut to ``MAX_CHARS``, the error to ``MAX_ERROR_CHARS``."""
         obs = observation
-        detail = json.dumps(dict(obs.detail), separators=(",", ":")) if obs and obs.detail else ""
+        detail = ""
+        if obs and obs.detail:
+            cut = {clip(str(k)): clip(str(v)) for k, v in obs.detail.items()}
+            detail = json.dumps(cut, separators=(",", ":"))
         status, state, previous, outcome, changed = self._observe(
             self._tracker_keys(tracker_id),
             [
-                tracker_id, obs.state.value if obs and obs.state else "", obs.raw if obs else "",
+                tracker_id, obs.state.value if obs and obs.state else "", clip(obs.raw) if obs else "",
                 "1" if obs else "0", ceiling.value, _ms(next_delay_s), self.retention_ms,
-                self.events_maxlen, error, "1" if not_found else "0", _ms(not_found_grace_s), detail,
-                encode(counts or {}),
+                self.events_maxlen, clip(error, MAX_ERROR_CHARS), "1" if not_found else "0",
+                _ms(not_found_grace_s), detail, encode(counts or {}),
             ],
         )  # fmt: skip
         return Observed(

@@ -126,3 +126,23 @@ def test_a_claimed_member_without_a_tracker_is_dropped(make_engine) -> None:
     engine.store.redis.delete(engine.store.keys.tracker("wamm:shop:1001"))  # by hand, or lost
     assert engine.store.claim_due("wamm:shop", 10, 0.01) == []
     assert engine.store.due_count() == 0
+
+
+def test_a_huge_unmapped_state_is_kept_and_logged_cut(make_engine, caplog) -> None:
+    huge = "\x1b[31m" + "z" * 1_000_000  # under the body cap: the state itself is the problem
+    with stub_server(lambda seen: (200, {"err": 0, "msg_data": {"state": huge}})) as gateway:
+        engine = make_engine(gateway.url)
+        engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
+        with caplog.at_level("WARNING", logger="statuswatch"):
+            claim_and_check(engine)
+    tracker = engine.store.get("wamm:shop:1001")
+    assert len(tracker.raw_state) == 200
+    assert max(len(r.getMessage()) for r in caplog.records) < 1000
+    assert all(len(raw) <= 200 for _, raw in engine._unmapped)
+
+
+def test_the_set_of_unmapped_states_is_bounded(make_engine) -> None:
+    engine = make_engine("http://127.0.0.1:9")
+    for i in range(5000):  # a gateway that answers a new raw state every time
+        engine._log_unmapped("wamm", f"brand-new-{i}")
+    assert len(engine._unmapped) <= 256

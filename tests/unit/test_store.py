@@ -296,3 +296,17 @@ def test_a_claim_past_the_deadline_ends_the_tracker_timed_out(store: Store) -> N
     assert store.active_counts() == {"wamm:shop": 1}
     assert [(e["state"], e["outcome"]) for e in store.events()][-1] == ("sent", "timed_out")
     assert store.claim_due("wamm:shop", 10, 60) == []  # and it is not claimed again
+
+
+def test_gateway_strings_are_stored_cut(store: Store) -> None:
+    """A 1 MB raw state, detail and error are stored (hash, history, events) 200 characters long."""
+    store.register(TID, request(), R, 0)
+    huge = "x" * 1_000_000
+    store.observe(TID, Observation(S, "sent" + huge, detail={"p" + huge: "s" + huge}), ceiling=R, next_delay_s=0)
+    store.observe(TID, None, ceiling=R, next_delay_s=0, error="e" * 1_000_000)
+    tracker = store.get(TID)
+    assert len(tracker.raw_state) == 200 and tracker.raw_state.startswith("sentxxx")
+    assert all(len(h.raw_state) <= 200 for h in tracker.history)
+    assert [(len(k), len(v)) for k, v in tracker.as_json()["detail"].items()] == [(200, 200)]
+    assert len(tracker.fields["error"]) <= 500
+    assert all(len(e["raw_state"]) <= 200 for e in store.events())

@@ -16,6 +16,7 @@ from worker.errors import AccountError, MessageError, NotFound, ProviderError, T
 from worker.providers.base import MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
+from worker.text import clip
 
 #: ``status`` code -> canonical state (seed 002); other codes stay unmapped
 STATES: Mapping[int, State] = {
@@ -61,7 +62,7 @@ class WbizTool:
             raise AccountError(
                 f"wbiztool: me: HTTP {reply.status} {str(body.get('message', ''))[:200]!r}", provider=self.name
             )
-        return f"credentials accepted ({str(body.get('name', '')).strip() or 'no name'})"
+        return f"credentials accepted ({clip(str(body.get('name', '')).strip()) or 'no name'})"
 
     def fetch(self, ref: MessageRef) -> Observation:
         # ids are integers: client 1.1.0 refuses others locally, the server answers an HTML 404
