@@ -3,7 +3,10 @@
     StatuswatchError
      └── ProviderError             a gateway call did not give an observation
           ├── TransientError       timeout, connection error, 5xx, malformed body: try again
-          │    └── RateLimited     HTTP 429: cool the credential down, never retry in place
+          │    ├── RateLimited     HTTP 429: cool the credential down, never retry in place
+          │    └── UnexpectedAnswer an answer the adapter does not know (an unknown error
+          │                        text, an answer about another message): never proof of
+          │                        anything; back off, counted apart, never retried in place
           ├── AccountError         bad token, not authorized, wrong instance, 401/403, quota:
           │                        pause the account; its trackers wait, they do not fail
           └── MessageError         bad message id: the tracker cannot succeed
@@ -38,6 +41,10 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, provider: str, retry_after_s: float | None) -> None:
         super().__init__(message, provider=provider)
         self.retry_after_s = retry_after_s
+
+
+class UnexpectedAnswer(TransientError):
+    """The gateway answered, but not in a way the adapter knows: says nothing about the message."""
 
 
 class AccountError(ProviderError):

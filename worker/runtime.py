@@ -22,7 +22,7 @@ from tenacity import wait_random_exponential as wait_jitter
 
 from config import Account, Accounts, Settings, load_accounts, load_settings
 from worker import providers
-from worker.errors import AccountError, MessageError, ProviderError, RateLimited, TransientError
+from worker.errors import AccountError, MessageError, ProviderError, RateLimited, TransientError, UnexpectedAnswer
 from worker.keys import Keys, tracker_id
 from worker.ratelimit import Decision, Limiter
 from worker.redact import Redactor
@@ -102,7 +102,8 @@ class Denied(Exception):
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
+    # an answer the adapter does not know would come back the same a moment later
+    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited | UnexpectedAnswer)
 
 
 class CheckOrder(NamedTuple):

@@ -6,7 +6,8 @@ and agree with what the gateway saw. ``worker.metrics`` turns them into Promethe
 
 Fields of the stats hash written here:
   requests:<provider>:<method>:<result>   result: ok, transient, throttled, account, message,
-                                          unexpected (reading the answer raised something else)
+                                          unexpected (an answer the adapter does not know, or
+                                          the request raised something else)
   latency:<provider>:<i>                  requests whose latency fell in LATENCY_BUCKETS_S[i]
                                           (i == len(LATENCY_BUCKETS_S): above the last bound)
   latency_us:<provider>                   sum of latencies, µs
@@ -18,7 +19,7 @@ import bisect
 from collections import Counter
 from collections.abc import Mapping
 
-from worker.errors import AccountError, MessageError, ProviderError, RateLimited
+from worker.errors import AccountError, MessageError, ProviderError, RateLimited, UnexpectedAnswer
 
 #: upper bounds of the provider latency histogram, seconds
 LATENCY_BUCKETS_S: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -34,7 +35,7 @@ def result_of(exc: BaseException | None) -> str:
         return "account"
     if isinstance(exc, MessageError):
         return "message"
-    if not isinstance(exc, ProviderError):
+    if isinstance(exc, UnexpectedAnswer) or not isinstance(exc, ProviderError):
         return "unexpected"
     return "transient"
 

@@ -78,7 +78,7 @@ def viewers(statuses: list[str]) -> list[dict[str, object]]:
 
 
 def test_the_documented_get_message_body() -> None:
-    observation, _ = fetch(200, GREEN_GET_MESSAGE)
+    observation, _ = fetch(200, GREEN_GET_MESSAGE, MessageRef(GREEN_GET_MESSAGE["idMessage"], chat_id=CHAT))
     # its timestamp is when the message was accepted, not its last change: no provider_ts
     assert observation == Observation(State.READ, "read")
 
@@ -362,3 +362,18 @@ def test_adapter_and_simulator_agree() -> None:
             green.fetch(MessageRef("UNKNOWN", chat_id=CHAT))
         with pytest.raises(AccountError):
             adapter(sim.url, token="wrong-token").fetch(MessageRef("READ", chat_id=CHAT))
+
+
+def test_an_answer_about_another_message_is_refused() -> None:
+    """getMessage names its message (idMessage): an answer about another one is not applied."""
+    from worker.errors import UnexpectedAnswer
+
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, {**journal_entry("read"), "idMessage": "3EB0C767D097B7C7C030"})
+    assert "3EB0C767D097B7C7C030" in str(caught.value) and MESSAGE.msg_id in str(caught.value)
+
+
+def test_an_answer_that_names_no_message_or_ours_in_another_case_is_applied() -> None:
+    without = {k: v for k, v in journal_entry("read").items() if k != "idMessage"}
+    assert fetch(200, without)[0] == Observation(State.READ, "read")
+    assert fetch(200, {**journal_entry("read"), "idMessage": MESSAGE.msg_id.lower()})[0].state is State.READ

@@ -146,3 +146,17 @@ def test_the_set_of_unmapped_states_is_bounded(make_engine) -> None:
     for i in range(5000):  # a gateway that answers a new raw state every time
         engine._log_unmapped("wamm", f"brand-new-{i}")
     assert len(engine._unmapped) <= 256
+
+
+def test_an_answer_about_another_message_settles_nothing_and_is_counted(make_engine) -> None:
+    """A WAMM answer for msg_id 999 settled tracker 7."""
+    with stub_server(lambda seen: (200, {"err": 0, "msg_data": {"msg_id": "999", "state": "viewed"}})) as gateway:
+        engine = make_engine(gateway.url)
+        engine.track({"provider": "wamm", "account": "shop", "msg_id": "7"})
+        result = claim_and_check(engine, "7")
+    tracker = engine.store.get("wamm:shop:7")
+    assert result["outcome"] == "active" and tracker.state.value == "pending" and tracker.raw_state == ""
+    assert "999" in tracker.fields["error"] and tracker.errors == 1
+    # counted apart, and not asked again in place: the same answer would come back
+    assert engine.store.stats()["requests:wamm:msg_state:unexpected"] == 1
+    assert len(gateway.requests) == 1

@@ -216,3 +216,20 @@ def test_adapter_and_simulator_agree() -> None:
         assert wamm.probe() == "token accepted"
         with pytest.raises(AccountError):
             adapter(sim.url, token="wrong-token").recent(3600)
+
+
+@pytest.mark.parametrize("answered", ["999", 999, "12345670"])
+def test_an_answer_about_another_message_is_refused(answered: object) -> None:
+    """msg_state names its message (msg_data.msg_id, a string): an answer about another one is
+    not applied (one about message 999 settled tracker 1234567)."""
+    from worker.errors import UnexpectedAnswer
+
+    body = {**WAMM_MSG_STATE, "msg_data": {**WAMM_MSG_STATE["msg_data"], "msg_id": answered}}
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, body)
+    assert f"{answered}" in str(caught.value)
+
+
+@pytest.mark.parametrize("msg_data", [{"state": "viewed"}, {"msg_id": 1234567, "state": "viewed"}])
+def test_an_answer_naming_no_message_or_ours_as_an_integer_is_applied(msg_data: dict[str, object]) -> None:
+    assert fetch(200, {"err": 0, "msg_data": msg_data})[0] == Observation(State.READ, "viewed")

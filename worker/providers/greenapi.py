@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
-from worker.providers.base import MessageRef, normalise
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
+from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http, Reply
 from worker.states import Observation, State, rank
+from worker.text import clip
 
 #: ``statusMessage`` / viewer ``status`` (normalised: lower case) -> canonical state.
 #: An empty status (an open bug, gh green-api/issues#1086) and unknown values stay unmapped.
@@ -96,6 +97,12 @@ class GreenApi:
         body = self._call("getMessage", "POST", json={"chatId": ref.chat_id, "idMessage": ref.msg_id})
         if not isinstance(body, dict):
             raise TransientError("greenapi: getMessage: answer is not an object", provider=self.name)
+        answered = body.get("idMessage")  # absent: accepted, as nothing says it always comes
+        if answered is not None and not same_id(answered, ref.msg_id):
+            raise UnexpectedAnswer(
+                f"greenapi: getMessage: an answer about message {clip(str(answered), 40)!r}, not {ref.msg_id!r}",
+                provider=self.name,
+            )
         raw = body.get("statusMessage")  # only outgoing messages have one
         # its ``timestamp`` is when the message was accepted, not when its status last
         # changed (that is lastOutgoingMessages' ``timestamp``): no provider_ts from it

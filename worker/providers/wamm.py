@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
-from worker.providers.base import MessageRef, normalise
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
+from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http
 from worker.states import Observation, State
+from worker.text import clip
 
 #: raw ``state`` values (normalised: lower case, single spaces) -> canonical state.
 #: ``received`` marks an incoming message and ``no info`` says nothing: both stay unmapped.
@@ -76,6 +77,12 @@ class Wamm:
         data = self._payload(reply.body, "msg_state")
         if not isinstance(data, dict) or not isinstance(data.get("state"), str):
             raise TransientError("wamm: msg_state: answer without msg_data.state", provider=self.name)
+        answered = data.get("msg_id")  # absent: accepted, as nothing says it always comes
+        if answered is not None and not same_id(answered, ref.msg_id):
+            raise UnexpectedAnswer(
+                f"wamm: msg_state: an answer about message {clip(str(answered), 40)!r}, not {ref.msg_id!r}",
+                provider=self.name,
+            )
         return observation(data["state"])
 
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:

@@ -3,7 +3,9 @@
 Source: shared/seeds/wbiztool-message-status.txt and REFERENCE.md §2. Credentials are body
 fields (``client_id`` int, ``api_key``), sent as JSON like client 1.1.0 does; refusals come
 as ``"status": 0`` inside HTTP 200, and an unknown id is ``status 0`` too, told apart only
-by ``message``. WBizTool never reports more than "sent".
+by ``message``. WBizTool never reports more than "sent". Its status answer does not name
+the message it is about (seed 002), so, unlike WAMM's and GREEN-API's, it cannot be
+checked against the id asked for.
 """
 
 from __future__ import annotations
