@@ -10,7 +10,8 @@
           ├── AccountError         bad token, not authorized, wrong instance, 401/403, quota:
           │                        pause the account; its trackers wait, they do not fail
           └── MessageError         bad message id: the tracker cannot succeed
-               └── NotFound        the gateway does not know the message (yet): grace, then failed
+               └── NotFound        the gateway does not know the message (yet): grace, then
+                                   failed; never a message the gateway has already shown
 
 Every message is redacted before an error is built: no token reaches a log line, a stored
 error or a task result through an exception.

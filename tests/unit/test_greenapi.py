@@ -31,7 +31,7 @@ from tests.documented import (
     GREEN_STATUS_STATISTIC,
 )
 from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
-from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
+from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError, UnexpectedAnswer
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
 from worker.redact import Redactor
@@ -174,7 +174,16 @@ def test_last_outgoing_messages_skips_entries_without_an_id() -> None:
         (400, {"message": "Unexpected token } in JSON at position 42"}, MessageError),
         (400, b"Validation failed", MessageError),  # the same words in a body that is not JSON
         (400, b"instance account not authorized", AccountError),
-        (400, {"message": "something new"}, MessageError),
+        # an unknown 400 says nothing about the message (§3.5): journals answered 400
+        # "Internal Server Error" for days (issues#790)
+        (400, {"message": "something new"}, UnexpectedAnswer),
+        (400, {"message": "Internal Server Error"}, UnexpectedAnswer),
+        (400, b"Internal Server Error", UnexpectedAnswer),
+        (400, None, UnexpectedAnswer),
+        # the tariff's chat limit (a 2021 copy of the docs, §3.5): billing, the account's
+        (400, {"message": "You have used up the chat limit on your tariff"}, AccountError),
+        # a 2023 copy of the GetMessage docs (§3.5)
+        (400, {"message": "ID message notfound"}, NotFound),
         # unconfirmed shape: what the simulator answers for an unknown id
         (400, {"message": "message not found"}, NotFound),
         (404, GREEN_404, TransientError),  # wrong verb or an instance-side bug (issues#926)

@@ -19,9 +19,10 @@ TOKEN = "wamm-tok-hostile-3e1f"
 
 @pytest.fixture
 def make_engine(tmp_path: Path, namespace: str, real_redis: redis.Redis) -> Iterator[object]:
-    def make(url: str, **env: str) -> Engine:
+    def make(url: str, accounts_toml: str = "", **env: str) -> Engine:
         accounts = tmp_path / "accounts.toml"
-        accounts.write_text(f'[accounts.shop]\nprovider = "wamm"\ntoken = "{TOKEN}"\nbase_url = "{url}"\n')
+        wamm = f'[accounts.shop]\nprovider = "wamm"\ntoken = "{TOKEN}"\nbase_url = "{url}"\n'
+        accounts.write_text(accounts_toml or wamm)
         settings = load_settings(
             {
                 "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
@@ -160,3 +161,38 @@ def test_an_answer_about_another_message_settles_nothing_and_is_counted(make_eng
     # counted apart, and not asked again in place: the same answer would come back
     assert engine.store.stats()["requests:wamm:msg_state:unexpected"] == 1
     assert len(gateway.requests) == 1
+
+
+GREEN_TOKEN, CHAT = "green-tok-hostile-77a1", "11001234567@c.us"
+
+
+def test_a_delivered_tracker_survives_an_unknown_400_and_a_not_found(make_engine) -> None:
+    """One GREEN-API 400 of a text the adapter does not know (journals answered 400 "Internal
+    Server Error" for days: green-api/issues#790) settled a delivered tracker older than the
+    not-found grace as failed, reason not_found. Neither it nor a not-found answer does now."""
+    answers = [
+        (200, {"type": "outgoing", "idMessage": "BAE5A1", "chatId": CHAT, "statusMessage": "delivered"}),
+        (400, {"message": "Internal Server Error"}),
+        (400, {"message": "message not found"}),
+    ]
+    with stub_server(lambda seen: answers[min(len(gateway.requests), len(answers)) - 1]) as gateway:
+        accounts = (
+            f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000001"\n'
+            f'api_token_instance = "{GREEN_TOKEN}"\napi_url = "{gateway.url}"\n'
+            '[accounts.support.method_limits]\ngetMessage = "1000/s"\n'  # checks back to back
+        )
+        engine = make_engine(gateway.url, accounts, STATUSWATCH_NOT_FOUND_GRACE_S="0")
+        engine.track({"provider": "greenapi", "account": "support", "msg_id": "BAE5A1", "chat_id": CHAT})
+        tid = "greenapi:support:BAE5A1"
+        results = []
+        for _ in answers:
+            engine.store.redis.zadd(engine.store.keys.due("greenapi:support"), {"BAE5A1": 0})  # due now
+            if engine.store.claim_due("greenapi:support", 10, 60) == [tid]:  # [] once it has ended
+                results.append(engine.check(tid))
+    tracker = engine.store.get(tid)
+    assert (tracker.state.value, tracker.outcome.value) == ("delivered", "active")
+    assert "reason" not in tracker.fields and tracker.errors == 2
+    assert [r["outcome"] for r in results] == ["active"] * 3
+    stats = engine.store.stats()
+    assert stats["requests:greenapi:getMessage:unexpected"] == 1  # the unknown 400, asked once
+    assert stats["requests:greenapi:getMessage:message"] == 1  # the not-found

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from worker.states import Observation, Outcome, State
 from worker.store import Store
 from worker.tracking import parse_track_request
@@ -310,3 +312,29 @@ def test_gateway_strings_are_stored_cut(store: Store) -> None:
     assert [(len(k), len(v)) for k, v in tracker.as_json()["detail"].items()] == [(200, 200)]
     assert len(tracker.fields["error"]) <= 500
     assert all(len(e["raw_state"]) <= 200 for e in store.events())
+
+
+NOT_FOUND = {"ceiling": R, "next_delay_s": 0, "error": "msg not be", "not_found": True, "not_found_grace_s": 0}
+
+
+@pytest.mark.parametrize(("shown", "raw"), [(S, "sent"), (D, "delivered"), (P, "sending"), (None, "no info")])
+def test_a_message_the_gateway_has_shown_never_fails_for_not_found(store: Store, shown: State | None, raw: str) -> None:
+    """The grace rule (failed, reason not_found) is for a message the gateway has never shown:
+    one it answered about, even at pending or with a raw value we cannot map, is kept
+    checking with backoff until its deadline."""
+    store.register(TID, request(), R, 0)
+    observe(store, shown, raw)
+    for errors in (1, 2, 3):
+        result = store.observe(TID, None, **NOT_FOUND)
+        assert result.outcome is Outcome.ACTIVE and result.state is (shown or P)
+        tracker = store.get(TID)
+        assert tracker.errors == errors and "reason" not in tracker.fields
+
+
+def test_a_message_never_shown_still_fails_for_not_found_after_the_grace(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    assert store.observe(TID, None, **{**NOT_FOUND, "not_found_grace_s": 3600}).outcome is Outcome.ACTIVE
+    store.observe(TID, None, ceiling=R, next_delay_s=0, error="HTTP 502")  # no answer is not a showing
+    result = store.observe(TID, None, **NOT_FOUND)
+    assert (result.state, result.outcome) == (State.FAILED, Outcome.SETTLED)
+    assert store.get(TID).fields["reason"] == "not_found"

@@ -19,7 +19,7 @@ from tests.documented import (
     WAMM_TOKEN_FAIL,
 )
 from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
-from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
+from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError, UnexpectedAnswer
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
 from worker.redact import Redactor
@@ -76,7 +76,7 @@ def test_every_documented_state(raw: str, state: State | None) -> None:
     [
         (WAMM_TOKEN_FAIL, AccountError), (WAMM_ACC_NOT_AUTHORIZED, AccountError),
         (WAMM_MSG_ID_FAIL, MessageError), (WAMM_MSG_NOT_BE, NotFound),
-        ({"err": "something new"}, TransientError),  # undocumented: not trusted to mean more
+        ({"err": "something new"}, UnexpectedAnswer),  # undocumented: not trusted to mean more
     ],
 )  # fmt: skip
 def test_every_documented_msg_state_error_inside_http_200(body: dict[str, Any], error: type[Exception]) -> None:

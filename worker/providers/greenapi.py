@@ -47,6 +47,7 @@ BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("expired", AccountError),  # "Instance account is expired…"
     ("is deleted", AccountError),  # "Instance is deleted"
     ("starting process", TransientError),  # "instance in starting process try later"
+    ("chat limit", AccountError),  # "You have used up the chat limit on your tariff…" (2021 docs)
     # "fix request" (§3.5): the gateway refused the request we built for this message (its
     # chatId / idMessage), so asking again cannot help. That is the message's problem, not the
     # account's, and not "the gateway does not know the message": a MessageError, never NotFound.
@@ -54,9 +55,13 @@ BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("validation failed", MessageError),
     ("unexpected token", MessageError),  # "Unexpected token … in JSON"
     # unconfirmed: the docs do not show getMessage's answer for an unknown id; this is the
-    # simulator's (a 400 {"message": "message not found"})
+    # simulator's (a 400 {"message": "message not found"}), and a 2023 copy of the docs'
     ("message not found", NotFound),
+    ("id message notfound", NotFound),
 )
+# Any other 400 is an UnexpectedAnswer: it says nothing about the message (§3.5), and
+# journals answered 400 "Internal Server Error" for days (issues#790). Read as "the
+# request for this message is wrong", it failed delivered trackers.
 #: the keys of a 466 body, one per quota (REFERENCE §3.5, note the spelling QUOTE_)
 QUOTA_KEYS = ("invokeStatus", "correspondentsStatus")
 
@@ -142,9 +147,11 @@ class GreenApi:
         error = STATUS_ERRORS.get(reply.status)
         if error is None and reply.status == 400:
             found = [e for words, e in BAD_REQUEST_ERRORS if words in normalise(text)]
-            error = found[0] if found else MessageError  # an unknown refusal of our request
+            error = found[0] if found else UnexpectedAnswer
             if error is MessageError:
                 where += ": the gateway refused the request for this message"
+            elif error is UnexpectedAnswer:
+                where += ": not a refusal statuswatch knows"
         return (error or TransientError)(where, provider=self.name)
 
 

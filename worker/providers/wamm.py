@@ -115,7 +115,7 @@ class Wamm:
         err = body["err"]
         if err == 0 or err == "0":
             return body.get("msg_data")
-        error = ERRORS.get(normalise(str(err)), TransientError)
+        error = ERRORS.get(normalise(str(err)), UnexpectedAnswer)  # never proof of anything
         raise error(f"wamm: {method}: err {str(err)[:200]!r}", provider=self.name)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
 from worker.providers.base import MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
@@ -38,6 +38,7 @@ REFUSALS: Mapping[str, type[ProviderError]] = {
     # a refusal of a request's fields (schedule_msg): not the account's fault; the request is
     # wrong and asking again will not change it
     "scheduled date & time is not in valid format": MessageError,
+    "invalid phone number": MessageError,  # HTTP 400 "invalid input" [pypi 1.1.0 tests]
 }
 #: start of ``message`` when the credentials are refused (HTTP 400/403, or 200 "Auth Error 2")
 AUTH_ERROR = "auth error"
@@ -78,7 +79,9 @@ class WbizTool:
         if normalise(message).startswith(AUTH_ERROR) or refusal is AccountError or reply.status in (401, 403):
             raise AccountError(where, provider=self.name)
         if reply.status in (400, 404):
-            raise MessageError(where, provider=self.name)
+            # a refusal it words as we know, else an answer that says nothing about the message
+            # (ids are integers, so a 404 is not our URL missing a pattern)
+            raise (refusal or UnexpectedAnswer)(where, provider=self.name)
         code = body.get("status")
         if reply.status != 200 or not isinstance(code, int) or isinstance(code, bool):
             raise TransientError(f"{where}: answer without an integer 'status'", provider=self.name)
