@@ -9,7 +9,7 @@ from typing import Any
 
 from config import ConfigError, Settings, load_accounts, load_settings
 from worker import providers
-from worker.errors import ProviderError
+from worker.errors import NotReady, ProviderError
 from worker.redact import Redactor
 
 MIN_REDIS = (6, 2)
@@ -60,6 +60,8 @@ def _accounts(settings: Settings) -> Iterator[Verdict]:
         try:
             detail = providers.build(account, http).probe()
             yield Verdict("ok", f"account {alias}", f"{account.provider}: {detail}")
+        except NotReady as exc:  # on its way (an instance starting): checks wait, nothing to fix
+            yield Verdict("warn", f"account {alias}", redactor(str(exc)))
         except ProviderError as exc:
             yield Verdict("FAIL", f"account {alias}", redactor(str(exc)))
 

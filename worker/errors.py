@@ -4,6 +4,8 @@
      └── ProviderError             a gateway call did not give an observation
           ├── TransientError       timeout, connection error, 5xx, malformed body: try again
           │    ├── RateLimited     HTTP 429: cool the credential down, never retry in place
+          │    ├── NotReady        the account will be usable soon, not yet (a GREEN-API
+          │    │                   instance starting): doctor warns, it does not fail
           │    └── UnexpectedAnswer an answer the adapter does not know (an unknown error
           │                        text, an answer about another message): never proof of
           │                        anything; back off, counted apart, never retried in place
@@ -42,6 +44,10 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, provider: str, retry_after_s: float | None) -> None:
         super().__init__(message, provider=provider)
         self.retry_after_s = retry_after_s
+
+
+class NotReady(TransientError):
+    """The account is not usable yet but is on its way (a GREEN-API instance ``starting``)."""
 
 
 class UnexpectedAnswer(TransientError):

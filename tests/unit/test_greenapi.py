@@ -313,12 +313,32 @@ def test_get_state_instance_request_shape_and_probe() -> None:
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(200, GREEN_STATE_NOT_AUTHORIZED), (200, {"stateInstance": "yellowCard"}), (200, None), (401, GREEN_401)],
-)
+    [
+        (200, GREEN_STATE_NOT_AUTHORIZED), (200, {"stateInstance": "yellowCard"}),
+        (200, {"stateInstance": "blocked"}), (401, GREEN_401),
+    ],
+)  # fmt: skip
 def test_probe_of_an_instance_that_is_not_authorized(status: int, body: object) -> None:
-    # REFERENCE §3.4: notAuthorized, blocked, starting, yellowCard…; null while being created
-    with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError):
+    # REFERENCE §3.4: notAuthorized, blocked, yellowCard: someone must act
+    with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError) as caught:
         adapter(stub.url).probe()
+    assert type(caught.value) is AccountError
+
+
+@pytest.mark.parametrize("body", [{"stateInstance": "starting"}, {"stateInstance": "sleepMode"}, None])
+def test_probe_of_an_instance_not_ready_yet(body: object) -> None:
+    # REFERENCE §3.4: starting (up to 5 min), sleepMode (obsolete); null while being created
+    from worker.errors import NotReady
+
+    with stub_server(lambda seen: (200, body)) as stub, pytest.raises(NotReady) as caught:
+        adapter(stub.url).probe()
+    assert "not ready yet" in str(caught.value)
+
+
+def test_probe_of_an_instance_state_nobody_documents() -> None:
+    with stub_server(lambda seen: (200, {"stateInstance": "x" * 5000})) as stub, pytest.raises(UnexpectedAnswer) as c:
+        adapter(stub.url).probe()
+    assert len(str(c.value)) < 200
 
 
 @pytest.mark.parametrize("call", ["getMessage", "getStatusStatistic", "lastOutgoingMessages", "getStateInstance"])

@@ -14,7 +14,15 @@ from typing import Any
 from urllib.parse import quote
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
+from worker.errors import (
+    AccountError,
+    MessageError,
+    NotFound,
+    NotReady,
+    ProviderError,
+    TransientError,
+    UnexpectedAnswer,
+)
 from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http, Reply
 from worker.states import Observation, State, rank
@@ -66,6 +74,17 @@ BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
 QUOTA_KEYS = ("invokeStatus", "correspondentsStatus")
 
 
+#: ``getStateInstance`` states (REFERENCE §3.4) -> the error of the credentials check (None:
+#: ready) and what the state means to whoever reads ``statuswatch doctor``
+INSTANCE_STATES: Mapping[str, tuple[type[ProviderError] | None, str]] = {
+    "authorized": (None, "instance authorized"),
+    "starting": (NotReady, "starting (can take up to 5 minutes): not ready yet"),
+    "sleepMode": (NotReady, "sleep mode (the phone is off; obsolete state): not ready yet"),
+    "notAuthorized": (AccountError, "not authorized: scan the QR code in the GREEN-API console"),
+    "blocked": (AccountError, "blocked by WhatsApp"),
+    "yellowCard": (AccountError, "WhatsApp suspended its sending for spam (yellowCard): reboot the instance"),
+}
+
 #: the widest window of ``lastOutgoingMessages``, minutes (its default: a day)
 MAX_MINUTES = 1440
 
@@ -85,12 +104,21 @@ class GreenApi:
         return "getStatusStatistic" if ref.kind == "status_post" else "getMessage"
 
     def probe(self) -> str:
-        """``getStateInstance``: the instance's state (REFERENCE §3.4)."""
+        """``getStateInstance``: the instance's state (REFERENCE §3.4), told apart as ready,
+        not ready yet (``NotReady``), or unusable until someone acts (``AccountError``)."""
         body = self._call("getStateInstance", "GET")
         state = body.get("stateInstance") if isinstance(body, dict) else None
-        if state != "authorized":
-            raise AccountError(f"greenapi: instance state is {state!r}, not 'authorized'", provider=self.name)
-        return "instance authorized"
+        if body is None:  # the answer while the instance is being created
+            raise NotReady("greenapi: instance has no state yet (being created): not ready yet", provider=self.name)
+        known = INSTANCE_STATES.get(state) if isinstance(state, str) else None
+        if known is None:
+            raise UnexpectedAnswer(
+                f"greenapi: instance state {clip(str(state), 40)!r} is not one statuswatch knows", provider=self.name
+            )
+        error, meaning = known
+        if error is not None:
+            raise error(f"greenapi: instance {state}: {meaning}", provider=self.name)
+        return meaning
 
     def fetch(self, ref: MessageRef) -> Observation:
         if ref.kind == "status_post":
