@@ -26,6 +26,7 @@ from config import ConfigError, load_settings
 from worker.embedded import EmbeddedRedisError
 from worker.keys import tracker_id
 from worker.states import TARGETS
+from worker.text import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,9 +145,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, separators=(",", ":")))
             continue
-        print(f"{msg_id}: {data['state']} (raw {data['raw_state'] or '-'}), {data['outcome']}, until {data['until']}")
+        raw = printable(data["raw_state"]) or "-"  # gateway text: no escape sequence reaches the terminal
+        print(f"{msg_id}: {data['state']} (raw {raw}), {data['outcome']}, until {data['until']}")
         for entry in data["history"]:
-            print(f"  {_when(entry['at'])}  {entry['state']:<9} {entry['raw_state']}")
+            print(f"  {_when(entry['at'])}  {entry['state']:<9} {printable(entry['raw_state'])}")
     return 1 if missing == len(ids) else 0
 
 

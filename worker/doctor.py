@@ -11,6 +11,7 @@ from config import ConfigError, Settings, load_accounts, load_settings
 from worker import providers
 from worker.errors import NotReady, ProviderError
 from worker.redact import Redactor
+from worker.text import printable
 
 MIN_REDIS = (6, 2)
 
@@ -59,11 +60,11 @@ def _accounts(settings: Settings) -> Iterator[Verdict]:
         )
         try:
             detail = providers.build(account, http).probe()
-            yield Verdict("ok", f"account {alias}", f"{account.provider}: {detail}")
+            yield Verdict("ok", f"account {alias}", f"{account.provider}: {printable(detail)}")
         except NotReady as exc:  # on its way (an instance starting): checks wait, nothing to fix
-            yield Verdict("warn", f"account {alias}", redactor(str(exc)))
+            yield Verdict("warn", f"account {alias}", printable(redactor(str(exc))))
         except ProviderError as exc:
-            yield Verdict("FAIL", f"account {alias}", redactor(str(exc)))
+            yield Verdict("FAIL", f"account {alias}", printable(redactor(str(exc))))
 
 
 def _store(settings: Settings) -> Iterator[Verdict]:
