@@ -98,10 +98,15 @@ def _store(settings: Settings) -> Iterator[Verdict]:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password."""
+    """The URL without its password, wherever it is: ``user:***@``, ``***@`` for userinfo
+    without a colon (it may be the password alone), and every query value masked (redis-py
+    takes ``?password=``; any other parameter could be a secret too)."""
     scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        rest = f"{user}:***@{host}" if user else f"***@{host}"
-    return scheme + sep + rest
+    if "@" in rest:  # the last '@': a password may hold '@', '?' or '/'
+        creds, _, rest = rest.rpartition("@")
+        user, colon, _ = creds.partition(":")
+        rest = f"{user}:***@{rest}" if user and colon else f"***@{rest}"
+    where, question, query = rest.partition("?")
+    if question:
+        query = "&".join(f"{name}=***" if eq else name for name, eq, _ in (p.partition("=") for p in query.split("&")))
+    return scheme + sep + where + question + query

@@ -97,3 +97,11 @@ def test_doctor_tells_a_greenapi_instance_not_ready_yet_from_a_broken_one(
     assert result.returncode == (1 if failed else 0)
     if level != "FAIL":
         assert not failed and result.stdout.splitlines()[-1] == "verdict: ready"
+
+
+@pytest.mark.parametrize("form", ["?password=", ":@"])
+def test_doctor_never_prints_the_redis_password(form: str) -> None:
+    password = "redis-pw-4f1e0c"
+    url = f"{REDIS_URL}?password={password}" if form == "?password=" else REDIS_URL.replace("://", f"://:{password}@")
+    result = doctor({"STATUSWATCH_REDIS_URL": url, "STATUSWATCH_BROKER_URL": url})
+    assert "redis" in result.stdout and password not in result.stdout + result.stderr
