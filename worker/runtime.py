@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
 import redis
@@ -360,6 +360,7 @@ class Engine:
             return self._deferred(tracker, self._pause(account, exc), "paused", tally)
         except ProviderError as exc:
             return self._failed(tracker, str(exc), tally)
+        observation = self._masked(observation)
         if observation.state is None:
             self._log_unmapped(tracker.provider, observation.raw)
         policy = self.settings.poll_for(tracker.provider)
@@ -463,6 +464,17 @@ class Engine:
         summary["deferred_s"] = round(delay, 3)
         return summary
 
+    def _masked(self, observation: Observation) -> Observation:
+        """The observation with any secret the gateway echoed in its strings masked: raw
+        states and detail go to the tracker, the events stream and the log."""
+        raw = self.redactor(observation.raw)
+        detail = observation.detail
+        if detail:
+            detail = {self.redactor(k): self.redactor(v) for k, v in detail.items()}
+        if raw == observation.raw and detail == observation.detail:
+            return observation
+        return replace(observation, raw=raw, detail=detail)
+
     def _log_unmapped(self, provider: str, raw: str) -> None:
         """Log an unmapped raw value once per process; past MAX_UNMAPPED distinct ones (a
         gateway answering a new value each time) the rest are not logged, nor remembered."""
@@ -551,7 +563,7 @@ class Engine:
     def _apply_batch(
         self, account: Account, ceiling: Any, items: list[tuple[str, Observation]], tally: Tally
     ) -> dict[str, Any]:
-        observed = {tracker_id(account.provider, account.alias, msg_id): obs for msg_id, obs in items}
+        observed = {tracker_id(account.provider, account.alias, msg_id): self._masked(obs) for msg_id, obs in items}
         policy = self.settings.poll_for(account.provider)
         applied = finished = 0
         for tid, checks in self.store.active_checks(observed).items():

@@ -196,3 +196,12 @@ def test_a_delivered_tracker_survives_an_unknown_400_and_a_not_found(make_engine
     stats = engine.store.stats()
     assert stats["requests:greenapi:getMessage:unexpected"] == 1  # the unknown 400, asked once
     assert stats["requests:greenapi:getMessage:message"] == 1  # the not-found
+
+
+def test_a_token_the_gateway_echoes_in_a_state_is_masked_where_it_is_kept(make_engine) -> None:
+    with stub_server(lambda seen: (200, {"err": 0, "msg_data": {"state": f"token {TOKEN} ok"}})) as gateway:
+        engine = make_engine(gateway.url)
+        engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
+        claim_and_check(engine)
+    assert engine.store.get("wamm:shop:1001").raw_state == "token *** ok"
+    assert all(TOKEN not in str(event) for event in engine.store.events())

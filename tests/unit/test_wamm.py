@@ -233,3 +233,12 @@ def test_an_answer_about_another_message_is_refused(answered: object) -> None:
 @pytest.mark.parametrize("msg_data", [{"state": "viewed"}, {"msg_id": 1234567, "state": "viewed"}])
 def test_an_answer_naming_no_message_or_ours_as_an_integer_is_applied(msg_data: dict[str, object]) -> None:
     assert fetch(200, {"err": 0, "msg_data": msg_data})[0] == Observation(State.READ, "viewed")
+
+
+def test_a_token_the_gateway_echoes_is_masked_before_its_text_is_cut() -> None:
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, {"err": "no such token: " + "." * 180 + TOKEN})
+    assert TOKEN[:6] not in str(caught.value)
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, {"err": 0, "msg_data": {"msg_id": "." * 30 + TOKEN, "state": "sent"}})
+    assert TOKEN[:6] not in str(caught.value)

@@ -179,3 +179,11 @@ def test_adapter_and_simulator_agree() -> None:
             wbiz.fetch(MessageRef("999"))
         with pytest.raises(AccountError):
             adapter(sim.url, api_key="wrong-key").fetch(MessageRef("1"))
+
+
+def test_a_secret_the_gateway_echoes_is_masked_before_its_text_is_cut() -> None:
+    """Cut first, a secret straddling the cut would leave its first characters unmasked."""
+    body = {"status": 0, "message": "Auth Error: invalid api key " + "." * 160 + API_KEY}
+    with pytest.raises(AccountError) as caught:
+        fetch(200, body)
+    assert API_KEY[:6] not in str(caught.value)

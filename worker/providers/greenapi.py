@@ -26,7 +26,6 @@ from worker.errors import (
 from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http, Reply
 from worker.states import Observation, State, rank
-from worker.text import clip
 
 #: ``statusMessage`` / viewer ``status`` (normalised: lower case) -> canonical state.
 #: An empty status (an open bug, gh green-api/issues#1086) and unknown values stay unmapped.
@@ -112,9 +111,8 @@ class GreenApi:
             raise NotReady("greenapi: instance has no state yet (being created): not ready yet", provider=self.name)
         known = INSTANCE_STATES.get(state) if isinstance(state, str) else None
         if known is None:
-            raise UnexpectedAnswer(
-                f"greenapi: instance state {clip(str(state), 40)!r} is not one statuswatch knows", provider=self.name
-            )
+            unknown = self.http.text(state, 40)
+            raise UnexpectedAnswer(f"greenapi: instance state {unknown!r} is unknown here", provider=self.name)
         error, meaning = known
         if error is not None:
             raise error(f"greenapi: instance {state}: {meaning}", provider=self.name)
@@ -133,7 +131,7 @@ class GreenApi:
         answered = body.get("idMessage")  # absent: accepted, as nothing says it always comes
         if answered is not None and not same_id(answered, ref.msg_id):
             raise UnexpectedAnswer(
-                f"greenapi: getMessage: an answer about message {clip(str(answered), 40)!r}, not {ref.msg_id!r}",
+                f"greenapi: getMessage: an answer about message {self.http.text(answered, 40)!r}, not {ref.msg_id!r}",
                 provider=self.name,
             )
         raw = body.get("statusMessage")  # only outgoing messages have one
@@ -171,7 +169,7 @@ class GreenApi:
 
     def _error(self, method: str, reply: Reply) -> ProviderError:
         text = _message(reply.body) or reply.text
-        where = f"greenapi: {method}: HTTP {reply.status} {text[:200]!r}"
+        where = f"greenapi: {method}: HTTP {reply.status} {self.http.text(text)!r}"
         error = STATUS_ERRORS.get(reply.status)
         if error is None and reply.status == 400:
             found = [e for words, e in BAD_REQUEST_ERRORS if words in normalise(text)]

@@ -30,6 +30,7 @@ from urllib3.response import HTTPResponse
 
 from worker.errors import RateLimited, TransientError
 from worker.redact import Redactor
+from worker.text import clip
 
 USER_AGENT = "statuswatch/0.1"
 #: the largest answer read, after decompression (``STATUSWATCH_HTTP_MAX_BODY_BYTES``)
@@ -179,6 +180,11 @@ class Http:
         #: each socket read, and the whole exchange from connecting to the answer's last byte
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
+
+    def text(self, value: object, limit: int = TEXT_CHARS) -> str:
+        """A gateway's words for an error or a log line: redacted, then cut. (Cut first, a
+        secret the gateway echoes could straddle the cut and keep its start unmasked.)"""
+        return clip(self.redact(str(value)), limit)
 
     def request(self, method: str, url: str, **kwargs: Any) -> Reply:
         """Send one request; return the status and the JSON body.

@@ -18,7 +18,6 @@ from worker.errors import AccountError, MessageError, NotFound, ProviderError, T
 from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http
 from worker.states import Observation, State
-from worker.text import clip
 
 #: raw ``state`` values (normalised: lower case, single spaces) -> canonical state.
 #: ``received`` marks an incoming message and ``no info`` says nothing: both stay unmapped.
@@ -80,7 +79,7 @@ class Wamm:
         answered = data.get("msg_id")  # absent: accepted, as nothing says it always comes
         if answered is not None and not same_id(answered, ref.msg_id):
             raise UnexpectedAnswer(
-                f"wamm: msg_state: an answer about message {clip(str(answered), 40)!r}, not {ref.msg_id!r}",
+                f"wamm: msg_state: an answer about message {self.http.text(answered, 40)!r}, not {ref.msg_id!r}",
                 provider=self.name,
             )
         return observation(data["state"])
@@ -116,7 +115,7 @@ class Wamm:
         if err == 0 or err == "0":
             return body.get("msg_data")
         error = ERRORS.get(normalise(str(err)), UnexpectedAnswer)  # never proof of anything
-        raise error(f"wamm: {method}: err {str(err)[:200]!r}", provider=self.name)
+        raise error(f"wamm: {method}: err {self.http.text(err)!r}", provider=self.name)
 
 
 def observation(raw: str, provider_ts: float | None = None) -> Observation:

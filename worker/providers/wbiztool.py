@@ -18,7 +18,6 @@ from worker.errors import AccountError, MessageError, NotFound, ProviderError, T
 from worker.providers.base import MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
-from worker.text import clip
 
 #: ``status`` code -> canonical state (seed 002); other codes stay unmapped
 STATES: Mapping[int, State] = {
@@ -63,9 +62,9 @@ class WbizTool:
         body = reply.body if isinstance(reply.body, dict) else {}
         if reply.status != 200 or body.get("status") != 1:
             raise AccountError(
-                f"wbiztool: me: HTTP {reply.status} {str(body.get('message', ''))[:200]!r}", provider=self.name
+                f"wbiztool: me: HTTP {reply.status} {self.http.text(body.get('message', ''))!r}", provider=self.name
             )
-        return f"credentials accepted ({clip(str(body.get('name', '')).strip()) or 'no name'})"
+        return f"credentials accepted ({self.http.text(str(body.get('name', '')).strip()) or 'no name'})"
 
     def fetch(self, ref: MessageRef) -> Observation:
         # ids are integers: client 1.1.0 refuses others locally, the server answers an HTML 404
@@ -75,7 +74,7 @@ class WbizTool:
         body = reply.body if isinstance(reply.body, dict) else {}
         message = str(body.get("message", ""))
         refusal = REFUSALS.get(normalise(message))
-        where = f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}"
+        where = f"wbiztool: message/status: HTTP {reply.status} {self.http.text(message)!r}"
         if normalise(message).startswith(AUTH_ERROR) or refusal is AccountError or reply.status in (401, 403):
             raise AccountError(where, provider=self.name)
         if reply.status in (400, 404):
