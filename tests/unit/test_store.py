@@ -338,3 +338,10 @@ def test_a_message_never_shown_still_fails_for_not_found_after_the_grace(store: 
     result = store.observe(TID, None, **NOT_FOUND)
     assert (result.state, result.outcome) == (State.FAILED, Outcome.SETTLED)
     assert store.get(TID).fields["reason"] == "not_found"
+
+
+def test_a_tracker_with_a_broken_deadline_does_not_stop_its_accounts_claims(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    store.register("wamm:shop:1002", request("1002"), R, 0)
+    store.redis.hset(store.keys.tracker(TID), "expires_at", "soon")  # by hand, say
+    assert sorted(store.claim_due("wamm:shop", 10, 60)) == [TID, "wamm:shop:1002"]

@@ -25,7 +25,7 @@ for i = 6, #KEYS do
     redis.call('ZREM', due, member_of(id))
     redis.call('ZREM', inflight, member_of(id))
     dropped[#dropped + 1] = id
-  elseif now >= tonumber(t[2]) then
+  elseif now >= (tonumber(t[2]) or math.huge) then  -- a deadline that is no number: not this script's to judge
     redis.call('ZREM', inflight, member_of(id))
     finish(tracker, due, active, stats, id, t[3], 'timed_out', now, retention)
     emit(events, maxlen, id, t[3], t[3], t[4], 'timed_out', now)
