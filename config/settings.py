@@ -68,14 +68,21 @@ class Settings:
     dispatch_budget_s: float = 0.8
     #: approximate bound of the events stream (XADD MAXLEN ~)
     events_maxlen: int = 100_000
-    #: connect and read timeout of one gateway request
+    #: the most one gateway request may take: each socket read, and the whole exchange
     http_timeout_s: float = 10.0
+    #: the largest gateway answer read, after decompression (a larger one is a transient
+    #: error). WAMM's msg_get_last is the largest legitimate one: 100 messages of up to 4,500
+    #: characters, which JSON may escape to 6 bytes each (\uXXXX), about 2.8 MB at most
+    http_max_body_bytes: int = 4 * 1024 * 1024
     #: backoff of a tracker whose check failed for a transient reason
     error_backoff_s: float = 5.0
     #: limit of a credential whose account and gateway name none (WAMM, WBizTool document none)
     default_rate_limit: Rate = field(default_factory=lambda: Rate(5, 1))
     #: fleet-wide cool-down after a 429 that gave no Retry-After
     rate_cooldown_s: float = 2.0
+    #: the longest cool-down a 429's Retry-After may set: a gateway's word, not an order
+    #: (99999999999 s would park a credential for 3,170 years)
+    max_retry_after_s: float = 3600.0
     #: how long an account is paused after an account-level error (bad token, not authorized)
     account_pause_s: float = 300.0
     #: queues where misrouted statuswatch tasks are looked for (besides, on a Redis broker,
@@ -126,11 +133,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_budget_s=reader.seconds("DISPATCH_BUDGET_S", defaults.dispatch_budget_s),
         events_maxlen=reader.count("EVENTS_MAXLEN", defaults.events_maxlen),
         http_timeout_s=reader.seconds("HTTP_TIMEOUT_S", defaults.http_timeout_s),
+        http_max_body_bytes=reader.count("HTTP_MAX_BODY_BYTES", defaults.http_max_body_bytes),
         error_backoff_s=reader.seconds("ERROR_BACKOFF_S", defaults.error_backoff_s),
         default_rate_limit=parse_rate(
             reader.text("DEFAULT_RATE_LIMIT", str(defaults.default_rate_limit)), f"{PREFIX}DEFAULT_RATE_LIMIT"
         ),
         rate_cooldown_s=reader.seconds("RATE_COOLDOWN_S", defaults.rate_cooldown_s),
+        max_retry_after_s=reader.seconds("MAX_RETRY_AFTER_S", defaults.max_retry_after_s),
         account_pause_s=reader.seconds("ACCOUNT_PAUSE_S", defaults.account_pause_s),
         watch_queues=tuple(q.strip() for q in reader.text("WATCH_QUEUES", "celery").split(",") if q.strip()),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socketserver
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,3 +85,36 @@ def retry_after(kind: str) -> tuple[dict[str, str], tuple[float, float] | None]:
     if kind == "absent":
         return {}, None
     return {"Retry-After": "soon"}, None
+
+
+@contextmanager
+def raw_server(respond: Callable[[Any], None]) -> Iterator[str]:
+    """A loopback server that reads one request head and hands the socket to ``respond``,
+    which writes whatever bytes it likes (a drip, a bomb, a broken head). Yields the URL.
+    ``respond`` must bound its own time; a client that hangs up ends it (OSError)."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.settimeout(5)
+            head = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    data = self.request.recv(4096)
+                    if not data:
+                        return
+                    head += data
+                respond(self.request)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -28,6 +28,7 @@ from config import ConfigError, load_settings
 from worker.embedded import EmbeddedRedisError
 from worker.keys import tracker_id
 from worker.states import TARGETS
+from worker.text import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,11 +191,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, separators=(",", ":")))
             continue
-        why = "".join(f", {k} {data[k]}" for k in ("reason", "error") if data.get(k))
-        raw = data["raw_state"] or "-"
+        why = "".join(f", {k} {printable(data[k])}" for k in ("reason", "error") if data.get(k))
+        raw = printable(data["raw_state"]) or "-"  # gateway text: no escape sequence reaches the terminal
         print(f"{msg_id}: {data['state']} (raw {raw}), {data['outcome']}, until {data['until']}{why}")
         for entry in data["history"]:
-            print(f"  {_when(entry['at'])}  {entry['state']:<9} {entry['raw_state']}")
+            print(f"  {_when(entry['at'])}  {entry['state']:<9} {printable(entry['raw_state'])}")
     return 1 if missing == len(ids) else 0
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from config import ConfigError, Settings, load_accounts, load_settings
 from worker import misrouted, providers
-from worker.errors import ProviderError
+from worker.errors import NotReady, ProviderError
 from worker.redact import Redactor
+from worker.text import printable
 
 MIN_REDIS = (6, 2)
 
@@ -72,12 +73,16 @@ def _accounts(settings: Settings) -> Iterator[Verdict]:
     yield Verdict("ok", "accounts", f"{len(accounts)} in {settings.accounts_file}")
     redactor = Redactor(accounts.secrets())
     for alias, account in accounts.items():
-        http = providers.Http(account.provider, redactor, min(settings.http_timeout_s, 10.0))
+        http = providers.Http(
+            account.provider, redactor, min(settings.http_timeout_s, 10.0), settings.http_max_body_bytes
+        )
         try:
             detail = providers.build(account, http).probe()
-            yield Verdict("ok", f"account {alias}", f"{account.provider}: {detail}")
+            yield Verdict("ok", f"account {alias}", f"{account.provider}: {printable(detail)}")
+        except NotReady as exc:  # on its way (an instance starting): checks wait, nothing to fix
+            yield Verdict("warn", f"account {alias}", printable(redactor(str(exc))))
         except ProviderError as exc:
-            yield Verdict("FAIL", f"account {alias}", redactor(str(exc)))
+            yield Verdict("FAIL", f"account {alias}", printable(redactor(str(exc))))
 
 
 def _store(settings: Settings) -> Iterator[Verdict]:
@@ -111,10 +116,15 @@ def _store(settings: Settings) -> Iterator[Verdict]:
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password."""
+    """The URL without its password, wherever it is: ``user:***@``, ``***@`` for userinfo
+    without a colon (it may be the password alone), and every query value masked (redis-py
+    takes ``?password=``; any other parameter could be a secret too)."""
     scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        rest = f"{user}:***@{host}" if user else f"***@{host}"
-    return scheme + sep + rest
+    if "@" in rest:  # the last '@': a password may hold '@', '?' or '/'
+        creds, _, rest = rest.rpartition("@")
+        user, colon, _ = creds.partition(":")
+        rest = f"{user}:***@{rest}" if user and colon else f"***@{rest}"
+    where, question, query = rest.partition("?")
+    if question:
+        query = "&".join(f"{name}=***" if eq else name for name, eq, _ in (p.partition("=") for p in query.split("&")))
+    return scheme + sep + where + question + query

@@ -3,11 +3,17 @@
     StatuswatchError
      └── ProviderError             a gateway call did not give an observation
           ├── TransientError       timeout, connection error, 5xx, malformed body: try again
-          │    └── RateLimited     HTTP 429: cool the credential down, never retry in place
+          │    ├── RateLimited     HTTP 429: cool the credential down, never retry in place
+          │    ├── NotReady        the account will be usable soon, not yet (a GREEN-API
+          │    │                   instance starting): doctor warns, it does not fail
+          │    └── UnexpectedAnswer an answer the adapter does not know (an unknown error
+          │                        text, an answer about another message): never proof of
+          │                        anything; back off, counted apart, never retried in place
           ├── AccountError         bad token, not authorized, wrong instance, 401/403, quota:
           │                        pause the account; its trackers wait, they do not fail
           └── MessageError         bad message id: the tracker cannot succeed
-               └── NotFound        the gateway does not know the message (yet): grace, then failed
+               └── NotFound        the gateway does not know the message (yet): grace, then
+                                   failed; never a message the gateway has already shown
 
 Every message is redacted before an error is built: no token reaches a log line, a stored
 error or a task result through an exception.
@@ -38,6 +44,14 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, provider: str, retry_after_s: float | None) -> None:
         super().__init__(message, provider=provider)
         self.retry_after_s = retry_after_s
+
+
+class NotReady(TransientError):
+    """The account is not usable yet but is on its way (a GREEN-API instance ``starting``)."""
+
+
+class UnexpectedAnswer(TransientError):
+    """The gateway answered, but not in a way the adapter knows: says nothing about the message."""
 
 
 class AccountError(ProviderError):

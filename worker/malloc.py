@@ -38,4 +38,5 @@ def cap_arenas(arenas: int = ARENAS) -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, arenas) == 1)
+    result: int = mallopt(M_ARENA_MAX, arenas)
+    return result == 1

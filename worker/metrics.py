@@ -44,7 +44,8 @@ class FleetCollector(Collector):
         )  # fmt: skip
         requests = CounterMetricFamily(
             "statuswatch_gateway_requests", "Requests sent to gateways, by provider, method and result "
-            "(ok, transient, throttled = HTTP 429, account, message).", labels=["provider", "method", "result"],
+            "(ok, transient, throttled = HTTP 429, account, message, unexpected).",
+            labels=["provider", "method", "result"],
         )  # fmt: skip
         throttled = CounterMetricFamily(
             "statuswatch_gateway_throttled", "Gateway answers HTTP 429, by provider.", labels=["provider"]
@@ -96,6 +97,11 @@ class FleetCollector(Collector):
             "(statuswatch rejected lists them).", value=stats.get("rejected", 0),
         )  # fmt: skip
         yield self._misrouted()
+        yield CounterMetricFamily(
+            "statuswatch_unexpected_errors", "Checks and batch syncs that raised something other than a "
+            "gateway error (a bug, an answer nobody foresaw), each backed off as a transient error.",
+            value=stats.get("errors:unexpected", 0),
+        )  # fmt: skip
         yield self._latency(latency, latency_sum)
         yield from self._accounts()
         yield from self._schedule()

@@ -10,7 +10,14 @@ MASK = "***"
 
 
 class Redactor:
-    """Replaces every known secret, raw or URL-encoded, with ``***``."""
+    """Replaces every known secret, raw or URL-encoded, with ``***``.
+
+    Every configured secret, however short: a secret the redactor skipped would be printed
+    whole. The price of a very short one (1 to 3 characters) is false positives: every
+    occurrence of that text is masked too, in ids, numbers and words (a secret ``7`` turns
+    tracker ``1727`` into ``1***2***``). That is noisy, never unsafe, and only a secret
+    guessable in a few tries costs it: the remedy is a real secret.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._needles: list[str] = []
@@ -19,7 +26,7 @@ class Redactor:
     def add(self, secrets: Iterable[str]) -> None:
         needles = set(self._needles)
         for secret in secrets:
-            if secret and len(secret) >= 4:
+            if secret:
                 needles |= {secret, quote(secret, safe=""), quote_plus(secret)}
         # Longest first, so a secret that contains another is masked whole.
         self._needles = sorted(needles, key=len, reverse=True)

@@ -11,9 +11,10 @@ import math
 import random
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
 import redis
@@ -23,7 +24,7 @@ from tenacity import wait_random_exponential as wait_jitter
 
 from config import Account, Accounts, Settings, load_accounts, load_settings
 from worker import misrouted, providers
-from worker.errors import AccountError, MessageError, ProviderError, RateLimited, TransientError
+from worker.errors import AccountError, MessageError, ProviderError, RateLimited, TransientError, UnexpectedAnswer
 from worker.keys import Keys, tracker_id
 from worker.ratelimit import Decision, Limiter
 from worker.redact import Redactor
@@ -31,7 +32,13 @@ from worker.schedule import error_backoff_s, next_check_delay_s
 from worker.states import Observation, Outcome
 from worker.store import Registered, Store, Tracker
 from worker.tally import Tally, result_of
+from worker.text import clip
 from worker.tracking import TrackRequest, parse_track_request, parse_untrack_request, reason_of, rejection
+
+#: the most of an unexpected error's text a tracker keeps (its own errors are bounded already)
+TEXT_CHARS = 200
+#: distinct unmapped raw states logged (once each) per process
+MAX_UNMAPPED = 256
 
 log = logging.getLogger("statuswatch")
 
@@ -97,7 +104,8 @@ class Denied(Exception):
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
+    # an answer the adapter does not know would come back the same a moment later
+    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited | UnexpectedAnswer)
 
 
 class CheckOrder(NamedTuple):
@@ -365,6 +373,21 @@ class Engine:
         tracker = self.store.get(tid)
         if tracker is None or tracker.outcome is not Outcome.ACTIVE:
             return {"tracker": tid, "skipped": "gone" if tracker is None else tracker.outcome.value}
+        tally = Tally(tracker.provider)
+        try:
+            return self._check(tracker, requeued, slot_us, tally)
+        except Exception as exc:
+            # The one boundary: whatever else a check raises (a bug, an answer nobody foresaw,
+            # a refused write) is a transient failure. Raised, the lease would bring the
+            # tracker back to fail the same way for ever.
+            error = self.redactor(f"unexpected {type(exc).__name__}: {exc}")[:TEXT_CHARS]
+            frames = "".join(traceback.format_tb(exc.__traceback__, limit=-4))  # where, without the message
+            log.error("%s: check failed: %s (backed off as transient)\n%s", tid, error, self.redactor(frames))
+            tally.add("errors:unexpected")
+            return self._failed(tracker, error, tally)
+
+    def _check(self, tracker: Tracker, requeued: int, slot_us: int, tally: Tally) -> dict[str, Any]:
+        tid = tracker.id
         account = self.account(tracker.account, tracker.provider)
         if account is None:
             return self._failed(tracker, f"account {tracker.account!r} is not configured on this worker")
@@ -373,7 +396,6 @@ class Engine:
             tracker.msg_id, tracker.fields.get("chat_id") or None, tracker.fields.get("kind") or "message"
         )
         method = provider.method(ref)
-        tally = Tally(account.provider)
         try:
             observation = self._fetch(account, method, lambda: provider.fetch(ref), tally, slot_us)
         except Denied as denied:
@@ -402,6 +424,7 @@ class Engine:
             return self._deferred(tracker, self._pause(account, exc), "paused", tally)
         except ProviderError as exc:
             return self._failed(tracker, str(exc), tally)
+        observation = self._masked(observation)
         if observation.state is None:
             self._log_unmapped(tracker.provider, observation.raw)
         policy = self.settings.poll_for(tracker.provider)
@@ -419,7 +442,10 @@ class Engine:
         with self._lock:
             adapter = self._providers.get(account.alias)
             if adapter is None:
-                http = providers.Http(account.provider, self.redactor, self.settings.http_timeout_s)
+                settings = self.settings
+                http = providers.Http(
+                    account.provider, self.redactor, settings.http_timeout_s, settings.http_max_body_bytes
+                )
                 adapter = self._providers[account.alias] = providers.build(account, http)
             return adapter
 
@@ -437,7 +463,7 @@ class Engine:
             started = time.perf_counter()
             try:
                 answer = call()
-            except ProviderError as exc:
+            except Exception as exc:
                 tally.record(method, result_of(exc), time.perf_counter() - started)
                 raise
             seconds = time.perf_counter() - started
@@ -455,8 +481,13 @@ class Engine:
         return retrying(attempt)
 
     def _cool_down(self, account: Account, exc: RateLimited) -> float:
-        """A 429: the whole fleet leaves this credential alone for Retry-After (or the default)."""
+        """A 429: the whole fleet leaves this credential alone for Retry-After (or the default),
+        at most ``max_retry_after_s``."""
         seconds = exc.retry_after_s if exc.retry_after_s else self.settings.rate_cooldown_s
+        if seconds > self.settings.max_retry_after_s:
+            log.warning("account %s: Retry-After %.0f s clamped to %.0f s", account.alias, seconds,
+                        self.settings.max_retry_after_s)  # fmt: skip
+            seconds = self.settings.max_retry_after_s
         self.limiter.cool_down(account, seconds)  # the 429 itself is counted with the request
         log.warning("account %s: gateway answered 429; credential cooled down for %.1f s", account.alias, seconds)
         return seconds
@@ -488,7 +519,7 @@ class Engine:
             None,
             ceiling=providers.CEILINGS[tracker.provider],
             next_delay_s=delay,
-            error=self.redactor(error)[:500],
+            error=self.redactor(error),  # the store cuts it
             not_found=not_found,
             not_found_grace_s=settings.not_found_grace_s,
             counts=tally.take() if tally else None,
@@ -497,21 +528,44 @@ class Engine:
         summary["deferred_s"] = round(delay, 3)
         return summary
 
+    def _masked(self, observation: Observation) -> Observation:
+        """The observation with any secret the gateway echoed in its strings masked: raw
+        states and detail go to the tracker, the events stream and the log."""
+        raw = self.redactor(observation.raw)
+        detail = observation.detail
+        if detail:
+            detail = {self.redactor(k): self.redactor(v) for k, v in detail.items()}
+        if raw == observation.raw and detail == observation.detail:
+            return observation
+        return replace(observation, raw=raw, detail=detail)
+
     def _log_unmapped(self, provider: str, raw: str) -> None:
-        key = (provider, raw)
-        if key not in self._unmapped:
+        """Log an unmapped raw value once per process; past MAX_UNMAPPED distinct ones (a
+        gateway answering a new value each time) the rest are not logged, nor remembered."""
+        key = (provider, clip(raw))
+        with self._lock:
+            if key in self._unmapped or len(self._unmapped) >= MAX_UNMAPPED:
+                return
             self._unmapped.add(key)
-            log.warning("%s: state %r has no canonical mapping; kept raw, state unchanged", provider, raw)
+            full = len(self._unmapped) == MAX_UNMAPPED
+        log.warning("%s: state %r has no canonical mapping; kept raw, state unchanged", provider, key[1])
+        if full:
+            log.warning("%d unmapped states logged: further ones are not (they are still kept raw)", MAX_UNMAPPED)
 
     # -- housekeeping ------------------------------------------------------------------
 
     def housekeeping(self) -> dict[str, Any]:
-        """Periodic upkeep, idempotent: drop accounts with nothing left to track, and append
-        one snapshot of the fleet counters per period (``statuswatch stats`` shows rates
-        from them). Finished trackers need nothing: they expire by their own TTL."""
-        pruned = self.store.prune()
+        """Periodic upkeep, idempotent: repair active counts from the schedules, drop accounts
+        with nothing left to track, append one snapshot of the fleet counters per period
+        (``statuswatch stats`` shows rates from them) and look for misrouted requests.
+        Finished trackers need nothing: they expire by their own TTL."""
+        pruned, repaired = self.store.prune()
+        if repaired:
+            log.warning("active counts of %s did not match their schedules; repaired", ", ".join(repaired[:10]))
         entry = self.store.rollup(self.settings.housekeeping_every_s)
-        return {"pruned": len(pruned), "rollup": entry, "misrouted": self.look_for_misrouted()}
+        return {
+            "pruned": len(pruned), "repaired": len(repaired), "rollup": entry, "misrouted": self.look_for_misrouted(),
+        }  # fmt: skip
 
     def look_for_misrouted(self) -> int | None:
         """Count statuswatch tasks waiting on queues no statuswatch worker reads, say so in the
@@ -579,6 +633,11 @@ class Engine:
         except ProviderError as exc:
             log.warning("account %s: batch sync failed: %s", alias, exc)
             return {"account": alias, "error": str(exc)}
+        except Exception as exc:  # as in check: anything else the request raised is transient
+            error = self.redactor(f"unexpected {type(exc).__name__}: {exc}")[:TEXT_CHARS]
+            log.error("account %s: batch sync failed: %s", alias, error)
+            tally.add("errors:unexpected")
+            return {"account": alias, "error": error}
         else:
             return self._apply_batch(account, batch.ceiling, items, tally)
         finally:
@@ -587,7 +646,7 @@ class Engine:
     def _apply_batch(
         self, account: Account, ceiling: Any, items: list[tuple[str, Observation]], tally: Tally
     ) -> dict[str, Any]:
-        observed = {tracker_id(account.provider, account.alias, msg_id): obs for msg_id, obs in items}
+        observed = {tracker_id(account.provider, account.alias, msg_id): self._masked(obs) for msg_id, obs in items}
         policy = self.settings.poll_for(account.provider)
         applied = finished = 0
         for tid, checks in self.store.active_checks(observed).items():

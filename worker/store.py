@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from worker.keys import Keys, group_of, split_tracker_id
 from worker.states import Observation, Outcome, State
 from worker.tally import LATENCY_BUCKETS_S, encode
+from worker.text import clip
 from worker.tracking import TrackRequest
 
 
@@ -36,6 +37,8 @@ def load_script(redis: Any, name: str) -> ScriptRunner:
 
 #: rollup entries kept: a day of one-minute snapshots
 ROLLUP_MAXLEN = 1440
+#: the longest error text a tracker keeps: our words around at most 200 of the gateway's
+MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class Store:
         self._claim = load_script(redis, "claim")
         self._observe = load_script(redis, "observe")
         self._defer = load_script(redis, "defer")
+        self._expire = load_script(redis, "expire")
         self._prune = load_script(redis, "prune")
         self._rollup = load_script(redis, "rollup")
 
@@ -160,10 +164,29 @@ class Store:
     def claim_due(self, group: str, limit: int, lease_s: float, max_inflight: int | None = None) -> list[str]:
         """Take up to ``limit`` due trackers of one ``provider:account``; each comes due again
         after ``lease_s`` unless a check observes it first. With ``max_inflight``, no more than
-        that many of the account's claims may wait for their check at once."""
+        that many of the account's claims may wait for their check at once. A claimed tracker
+        past its deadline ends here as timed_out and is not returned."""
         cap = -1 if max_inflight is None else max_inflight
         members = self._claim([self.keys.due(group), self.keys.inflight(group)], [limit, _ms(lease_s), cap])
-        return [f"{group}:{msg_id}" for msg_id in members]
+        return self._to_check(group, [f"{group}:{msg_id}" for msg_id in members], lease_s)
+
+    def _to_check(self, group: str, tracker_ids: list[str], lease_s: float) -> list[str]:
+        """Of claimed trackers, those to check: one past its deadline ends timed_out here, and
+        a schedule entry whose tracker is gone or finished is dropped. A tracker whose checks
+        never report (each crashes its worker, or is lost) thus still ends at its deadline,
+        instead of coming back with every lease; one whose deadline comes before its lease
+        ends is due again at its deadline. One more round trip per claim."""
+        if not tracker_ids:
+            return tracker_ids
+        k = self.keys
+        dropped = self._expire(
+            [k.due(group), k.inflight(group), k.active, k.events, k.stats, *map(k.tracker, tracker_ids)],
+            [self.retention_ms, self.events_maxlen, _ms(lease_s), *tracker_ids],
+        )
+        if not dropped:
+            return tracker_ids
+        gone = set(dropped)
+        return [tid for tid in tracker_ids if tid not in gone]
 
     def defer(self, tracker_id: str, delay_s: float, reason: str, counts: Mapping[str, int] | None = None) -> str:
         """Put a tracker back on its schedule, unchecked, ``delay_s`` from now (capped by its
@@ -188,16 +211,20 @@ class Store:
         counts: Mapping[str, int] | None = None,
     ) -> Observed:
         """Apply one check's result: ``observation`` or, when None, the ``error`` it met;
-        ``counts`` are added to the fleet counters in the same call."""
+        ``counts`` are added to the fleet counters in the same call. The gateway's strings
+        (raw state, detail) are stored cut to ``MAX_CHARS``, the error to ``MAX_ERROR_CHARS``."""
         obs = observation
-        detail = json.dumps(dict(obs.detail), separators=(",", ":")) if obs and obs.detail else ""
+        detail = ""
+        if obs and obs.detail:
+            cut = {clip(str(k)): clip(str(v)) for k, v in obs.detail.items()}
+            detail = json.dumps(cut, separators=(",", ":"))
         status, state, previous, outcome, changed = self._observe(
             self._tracker_keys(tracker_id),
             [
-                tracker_id, obs.state.value if obs and obs.state else "", obs.raw if obs else "",
+                tracker_id, obs.state.value if obs and obs.state else "", clip(obs.raw) if obs else "",
                 "1" if obs else "0", ceiling.value, _ms(next_delay_s), self.retention_ms,
-                self.events_maxlen, error, "1" if not_found else "0", _ms(not_found_grace_s), detail,
-                encode(counts or {}),
+                self.events_maxlen, clip(error, MAX_ERROR_CHARS), "1" if not_found else "0",
+                _ms(not_found_grace_s), detail, encode(counts or {}),
             ],
         )  # fmt: skip
         return Observed(
@@ -274,11 +301,12 @@ class Store:
         requests = sum(int(n) for n in counts if n)
         return int(total_us) / 1e6 / requests if total_us and requests else None
 
-    def prune(self) -> list[str]:
-        """Forget accounts with no active tracker left (their count and in-flight set)."""
+    def prune(self) -> tuple[list[str], list[str]]:
+        """Repair each account's active count from its schedule, and forget accounts with no
+        active tracker left (their count and in-flight set): (dropped, repaired)."""
         k = self.keys
-        empty = [group for group, n in self.redis.hgetall(k.active).items() if int(n) <= 0]
-        return [g for g in empty if self._prune([k.active, k.due(g), k.inflight(g)], [g])]
+        done = {g: self._prune([k.active, k.due(g), k.inflight(g)], [g]) for g in self.redis.hkeys(k.active)}
+        return [g for g, r in done.items() if r == 1], [g for g, r in done.items() if r == 2]
 
     def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
         """Append a snapshot of the fleet counters to the rollup stream, once per period of

@@ -5,7 +5,9 @@ applies its result or defers it, so the fleet's counters in Redis cost no extra 
 and agree with what the gateway saw. ``worker.metrics`` turns them into Prometheus metrics.
 
 Fields of the stats hash written here:
-  requests:<provider>:<method>:<result>   result: ok, transient, throttled, account, message
+  requests:<provider>:<method>:<result>   result: ok, transient, throttled, account, message,
+                                          unexpected (an answer the adapter does not know, or
+                                          the request raised something else)
   latency:<provider>:<i>                  requests whose latency fell in LATENCY_BUCKETS_S[i]
                                           (i == len(LATENCY_BUCKETS_S): above the last bound)
   latency_us:<provider>                   sum of latencies, µs
@@ -17,7 +19,7 @@ import bisect
 from collections import Counter
 from collections.abc import Mapping
 
-from worker.errors import AccountError, MessageError, RateLimited
+from worker.errors import AccountError, MessageError, ProviderError, RateLimited, UnexpectedAnswer
 
 #: upper bounds of the provider latency histogram, seconds
 LATENCY_BUCKETS_S: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -33,6 +35,8 @@ def result_of(exc: BaseException | None) -> str:
         return "account"
     if isinstance(exc, MessageError):
         return "message"
+    if isinstance(exc, UnexpectedAnswer) or not isinstance(exc, ProviderError):
+        return "unexpected"
     return "transient"
 
 
@@ -47,6 +51,10 @@ class Tally:
         self._counts[f"requests:{self.provider}:{method}:{result}"] += 1
         self._counts[f"latency:{self.provider}:{bisect.bisect_left(LATENCY_BUCKETS_S, seconds)}"] += 1
         self._counts[f"latency_us:{self.provider}"] += round(seconds * 1e6)
+
+    def add(self, name: str, n: int = 1) -> None:
+        """A fleet counter of this check's to write with its result (``errors:unexpected``)."""
+        self._counts[name] += n
 
     def take(self) -> dict[str, int]:
         """The counts so far, once: a second call returns only what was recorded since."""

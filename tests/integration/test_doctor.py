@@ -62,3 +62,46 @@ def test_doctor_names_a_bad_setting() -> None:
     result = doctor({"STATUSWATCH_LEASE_S": "soon"})
     assert result.returncode == 1
     assert "STATUSWATCH_LEASE_S" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("state", "level", "says"),
+    [
+        ({"stateInstance": "authorized"}, "ok", "instance authorized"),
+        ({"stateInstance": "starting"}, "warn", "not ready yet"),  # can last minutes
+        ({"stateInstance": "sleepMode"}, "warn", "not ready yet"),
+        (None, "warn", "not ready yet"),  # the body while the instance is being created
+        ({"stateInstance": "notAuthorized"}, "FAIL", "not authorized"),
+        ({"stateInstance": "blocked"}, "FAIL", "blocked"),
+        ({"stateInstance": "yellowCard"}, "FAIL", "yellowCard"),
+        ({"stateInstance": "brand-new"}, "FAIL", "brand-new"),
+    ],
+)
+def test_doctor_tells_a_greenapi_instance_not_ready_yet_from_a_broken_one(
+    tmp_path: Path, state: object, level: str, says: str
+) -> None:
+    """getStateInstance (REFERENCE §3.4): `starting` (up to 5 minutes) and `sleepMode` are not
+    bad credentials; doctor warns and, with nothing else wrong, exits 0."""
+    from tests.stub import stub_server
+
+    with stub_server(lambda seen: (200, state)) as gateway:
+        accounts = tmp_path / "accounts.toml"
+        accounts.write_text(
+            f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000001"\n'
+            f'api_token_instance = "green-doctor-tok"\napi_url = "{gateway.url}"\n'
+        )
+        result = doctor({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
+    [line] = [line for line in result.stdout.splitlines() if "account support" in line]
+    assert line.startswith(level) and says in line, line
+    failed = any(line.startswith("FAIL") for line in result.stdout.splitlines())
+    assert result.returncode == (1 if failed else 0)
+    if level != "FAIL":
+        assert not failed and result.stdout.splitlines()[-1] == "verdict: ready"
+
+
+@pytest.mark.parametrize("form", ["?password=", ":@"])
+def test_doctor_never_prints_the_redis_password(form: str) -> None:
+    password = "redis-pw-4f1e0c"
+    url = f"{REDIS_URL}?password={password}" if form == "?password=" else REDIS_URL.replace("://", f"://:{password}@")
+    result = doctor({"STATUSWATCH_REDIS_URL": url, "STATUSWATCH_BROKER_URL": url})
+    assert "redis" in result.stdout and password not in result.stdout + result.stderr

@@ -23,6 +23,11 @@ def test_fractional_durations_for_tests() -> None:
     assert settings.poll.first_s == 0.05
 
 
+def test_gateway_answer_bounds() -> None:
+    assert load_settings({}).http_max_body_bytes == 4 * 1024 * 1024
+    assert load_settings({"STATUSWATCH_HTTP_MAX_BODY_BYTES": "65536"}).http_max_body_bytes == 65536
+
+
 def test_per_provider_poll_override() -> None:
     settings = load_settings({"STATUSWATCH_WBIZTOOL_POLL_MAX_S": "900"})
     assert settings.poll_for("wbiztool").max_s == 900
@@ -40,6 +45,7 @@ def test_per_provider_poll_override() -> None:
         ({"STATUSWATCH_POLL_JITTER": "2"}, "STATUSWATCH_POLL_JITTER"),
         ({"STATUSWATCH_POLL_FIRST_S": "10", "STATUSWATCH_POLL_MAX_S": "5"}, "STATUSWATCH_POLL_MAX_S"),
         ({"STATUSWATCH_DEFAULT_EXPIRES_S": "nan"}, "STATUSWATCH_DEFAULT_EXPIRES_S"),
+        ({"STATUSWATCH_HTTP_MAX_BODY_BYTES": "1 MiB"}, "STATUSWATCH_HTTP_MAX_BODY_BYTES"),
     ],
 )
 def test_bad_setting_names_the_variable(env: dict[str, str], names: str) -> None:

@@ -31,7 +31,7 @@ from tests.documented import (
     GREEN_STATUS_STATISTIC,
 )
 from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
-from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
+from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError, UnexpectedAnswer
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
 from worker.redact import Redactor
@@ -78,7 +78,7 @@ def viewers(statuses: list[str]) -> list[dict[str, object]]:
 
 
 def test_the_documented_get_message_body() -> None:
-    observation, _ = fetch(200, GREEN_GET_MESSAGE)
+    observation, _ = fetch(200, GREEN_GET_MESSAGE, MessageRef(GREEN_GET_MESSAGE["idMessage"], chat_id=CHAT))
     # its timestamp is when the message was accepted, not its last change: no provider_ts
     assert observation == Observation(State.READ, "read")
 
@@ -174,7 +174,16 @@ def test_last_outgoing_messages_skips_entries_without_an_id() -> None:
         (400, {"message": "Unexpected token } in JSON at position 42"}, MessageError),
         (400, b"Validation failed", MessageError),  # the same words in a body that is not JSON
         (400, b"instance account not authorized", AccountError),
-        (400, {"message": "something new"}, MessageError),
+        # an unknown 400 says nothing about the message (§3.5): journals answered 400
+        # "Internal Server Error" for days (issues#790)
+        (400, {"message": "something new"}, UnexpectedAnswer),
+        (400, {"message": "Internal Server Error"}, UnexpectedAnswer),
+        (400, b"Internal Server Error", UnexpectedAnswer),
+        (400, None, UnexpectedAnswer),
+        # the tariff's chat limit (a 2021 copy of the docs, §3.5): billing, the account's
+        (400, {"message": "You have used up the chat limit on your tariff"}, AccountError),
+        # a 2023 copy of the GetMessage docs (§3.5)
+        (400, {"message": "ID message notfound"}, NotFound),
         # unconfirmed shape: what the simulator answers for an unknown id
         (400, {"message": "message not found"}, NotFound),
         (404, GREEN_404, TransientError),  # wrong verb or an instance-side bug (issues#926)
@@ -304,12 +313,32 @@ def test_get_state_instance_request_shape_and_probe() -> None:
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(200, GREEN_STATE_NOT_AUTHORIZED), (200, {"stateInstance": "yellowCard"}), (200, None), (401, GREEN_401)],
-)
+    [
+        (200, GREEN_STATE_NOT_AUTHORIZED), (200, {"stateInstance": "yellowCard"}),
+        (200, {"stateInstance": "blocked"}), (401, GREEN_401),
+    ],
+)  # fmt: skip
 def test_probe_of_an_instance_that_is_not_authorized(status: int, body: object) -> None:
-    # REFERENCE §3.4: notAuthorized, blocked, starting, yellowCard…; null while being created
-    with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError):
+    # REFERENCE §3.4: notAuthorized, blocked, yellowCard: someone must act
+    with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError) as caught:
         adapter(stub.url).probe()
+    assert type(caught.value) is AccountError
+
+
+@pytest.mark.parametrize("body", [{"stateInstance": "starting"}, {"stateInstance": "sleepMode"}, None])
+def test_probe_of_an_instance_not_ready_yet(body: object) -> None:
+    # REFERENCE §3.4: starting (up to 5 min), sleepMode (obsolete); null while being created
+    from worker.errors import NotReady
+
+    with stub_server(lambda seen: (200, body)) as stub, pytest.raises(NotReady) as caught:
+        adapter(stub.url).probe()
+    assert "not ready yet" in str(caught.value)
+
+
+def test_probe_of_an_instance_state_nobody_documents() -> None:
+    with stub_server(lambda seen: (200, {"stateInstance": "x" * 5000})) as stub, pytest.raises(UnexpectedAnswer) as c:
+        adapter(stub.url).probe()
+    assert len(str(c.value)) < 200
 
 
 @pytest.mark.parametrize("call", ["getMessage", "getStatusStatistic", "lastOutgoingMessages", "getStateInstance"])
@@ -362,3 +391,18 @@ def test_adapter_and_simulator_agree() -> None:
             green.fetch(MessageRef("UNKNOWN", chat_id=CHAT))
         with pytest.raises(AccountError):
             adapter(sim.url, token="wrong-token").fetch(MessageRef("READ", chat_id=CHAT))
+
+
+def test_an_answer_about_another_message_is_refused() -> None:
+    """getMessage names its message (idMessage): an answer about another one is not applied."""
+    from worker.errors import UnexpectedAnswer
+
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, {**journal_entry("read"), "idMessage": "3EB0C767D097B7C7C030"})
+    assert "3EB0C767D097B7C7C030" in str(caught.value) and MESSAGE.msg_id in str(caught.value)
+
+
+def test_an_answer_that_names_no_message_or_ours_in_another_case_is_applied() -> None:
+    without = {k: v for k, v in journal_entry("read").items() if k != "idMessage"}
+    assert fetch(200, without)[0] == Observation(State.READ, "read")
+    assert fetch(200, {**journal_entry("read"), "idMessage": MESSAGE.msg_id.lower()})[0].state is State.READ

@@ -47,6 +47,7 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
     tally.record("msg_state", "throttled", 0.004)
     store.defer("wamm:shop:1", 1, "cooldown", counts=tally.take())
     e.limiter.pause(e.accounts["billing"], 60, "bad key")
+    store.add_counts({"errors:unexpected": 2})
 
     got = samples(metrics.render(e))
 
@@ -66,6 +67,7 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
     assert got[("statuswatch_account_paused", (("account", "billing"),))] == 1
     assert got[("statuswatch_account_paused", (("account", "shop"),))] == 0
     assert got[("statuswatch_accounts_paused", ())] == 1
+    assert got[("statuswatch_unexpected_errors_total", ())] == 2
     # two trackers were due at registration: the lag is how overdue the oldest is
     assert 0 <= got[("statuswatch_dispatch_lag_seconds", ())] < 5
     assert got[("statuswatch_trackers_scheduled", ())] == 3

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from worker.states import Observation, Outcome, State
 from worker.store import Store
 from worker.tracking import parse_track_request, rejection
@@ -136,6 +138,13 @@ def test_claim_leases_due_trackers(store: Store) -> None:
     assert sorted(store.claim_due("wamm:shop", 10, lease_s=60)) == [f"wamm:shop:{i}" for i in range(5)]
     assert store.claim_due("wamm:shop", 10, lease_s=60) == []  # leased: not due again
     assert store.due_count() == 6
+
+
+def test_a_lease_never_outlasts_the_deadline(store: Store) -> None:
+    store.register(TID, request(expires_in=30), R, 0)
+    assert store.claim_due("wamm:shop", 10, lease_s=600) == [TID]
+    # the check is lost with its worker: the tracker is due again at its deadline, not a lease later
+    assert store.redis.zscore(store.keys.due("wamm:shop"), "1001") == store.get(TID).expires_at_ms
 
 
 def test_lease_brings_a_lost_check_back(store: Store) -> None:
@@ -337,10 +346,33 @@ def test_prune_forgets_only_accounts_with_nothing_left(store: Store) -> None:
     store.register("wamm:other:1", request("1", account="other"), R, 0)
     observe(store, R, "viewed")  # shop's only tracker settles: its count drops to 0
     assert store.redis.hget(store.keys.active, "wamm:shop") == "0"
-    assert store.prune() == ["wamm:shop"]
+    assert store.prune() == (["wamm:shop"], [])
     assert store.redis.hgetall(store.keys.active) == {"wamm:other": "1"}
-    assert store.prune() == []
+    assert store.prune() == ([], [])
     assert store.groups() == ["wamm:other"]
+
+
+def test_prune_repairs_an_active_count_from_the_schedule(store: Store) -> None:
+    for i in range(3):
+        store.register(f"wamm:shop:{i}", request(str(i)), R, 0)
+    store.redis.hincrby(store.keys.active, "wamm:shop", 5)  # drifted (a lost tracker hash, say)
+    assert store.prune() == ([], ["wamm:shop"])
+    assert store.active_counts() == {"wamm:shop": 3}
+    assert store.prune() == ([], [])
+
+
+def test_a_wrong_type_key_makes_observe_and_defer_write_nothing(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    store.claim_due("wamm:shop", 10, 60)
+    before = (store.redis.hgetall(store.keys.tracker(TID)), store.redis.zrange(store.keys.inflight("wamm:shop"), 0, -1))
+    store.redis.delete(store.keys.events)
+    store.redis.set(store.keys.events, "not a stream")
+    for write in (lambda: observe(store, S, "sent"), lambda: store.defer(TID, 1.0, "rate")):
+        with pytest.raises(Exception, match="WRONGTYPE"):
+            write()
+    after = (store.redis.hgetall(store.keys.tracker(TID)), store.redis.zrange(store.keys.inflight("wamm:shop"), 0, -1))
+    assert after == before
+    store.redis.delete(store.keys.events)
 
 
 def test_rollup_writes_one_snapshot_per_period_however_many_ask(store: Store) -> None:
@@ -352,3 +384,63 @@ def test_rollup_writes_one_snapshot_per_period_however_many_ask(store: Store) ->
     [snapshot] = store.rollups()
     assert snapshot["checks"] == "1" and snapshot["active:wamm:sent"] == "1"
     assert int(snapshot["period"]) == int(store.redis.time()[0] * 1000 // 3_600_000)
+
+
+def test_a_claim_past_the_deadline_ends_the_tracker_timed_out(store: Store) -> None:
+    store.register(TID, request(expires_in=0.2), R, 0)
+    store.register("wamm:shop:1002", request("1002"), R, 0)
+    observe(store, S, "sent")  # its schedule entry now waits for the deadline
+    time.sleep(0.25)
+    assert store.claim_due("wamm:shop", 10, 60) == ["wamm:shop:1002"]
+    tracker = store.get(TID)
+    assert tracker.outcome is Outcome.TIMED_OUT and tracker.state is S
+    assert store.active_counts() == {"wamm:shop": 1}
+    assert [(e["state"], e["outcome"]) for e in store.events()][-1] == ("sent", "timed_out")
+    assert store.claim_due("wamm:shop", 10, 60) == []  # and it is not claimed again
+
+
+def test_gateway_strings_are_stored_cut(store: Store) -> None:
+    """A 1 MB raw state, detail and error are stored (hash, history, events) 200 characters long."""
+    store.register(TID, request(), R, 0)
+    huge = "x" * 1_000_000
+    store.observe(TID, Observation(S, "sent" + huge, detail={"p" + huge: "s" + huge}), ceiling=R, next_delay_s=0)
+    store.observe(TID, None, ceiling=R, next_delay_s=0, error="e" * 1_000_000)
+    tracker = store.get(TID)
+    assert len(tracker.raw_state) == 200 and tracker.raw_state.startswith("sentxxx")
+    assert all(len(h.raw_state) <= 200 for h in tracker.history)
+    assert [(len(k), len(v)) for k, v in tracker.as_json()["detail"].items()] == [(200, 200)]
+    assert len(tracker.fields["error"]) <= 500
+    assert all(len(e["raw_state"]) <= 200 for e in store.events())
+
+
+NOT_FOUND = {"ceiling": R, "next_delay_s": 0, "error": "msg not be", "not_found": True, "not_found_grace_s": 0}
+
+
+@pytest.mark.parametrize(("shown", "raw"), [(S, "sent"), (D, "delivered"), (P, "sending"), (None, "no info")])
+def test_a_message_the_gateway_has_shown_never_fails_for_not_found(store: Store, shown: State | None, raw: str) -> None:
+    """The grace rule (failed, reason not_found) is for a message the gateway has never shown:
+    one it answered about, even at pending or with a raw value we cannot map, is kept
+    checking with backoff until its deadline."""
+    store.register(TID, request(), R, 0)
+    observe(store, shown, raw)
+    for errors in (1, 2, 3):
+        result = store.observe(TID, None, **NOT_FOUND)
+        assert result.outcome is Outcome.ACTIVE and result.state is (shown or P)
+        tracker = store.get(TID)
+        assert tracker.errors == errors and "reason" not in tracker.fields
+
+
+def test_a_message_never_shown_still_fails_for_not_found_after_the_grace(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    assert store.observe(TID, None, **{**NOT_FOUND, "not_found_grace_s": 3600}).outcome is Outcome.ACTIVE
+    store.observe(TID, None, ceiling=R, next_delay_s=0, error="HTTP 502")  # no answer is not a showing
+    result = store.observe(TID, None, **NOT_FOUND)
+    assert (result.state, result.outcome) == (State.FAILED, Outcome.SETTLED)
+    assert store.get(TID).fields["reason"] == "not_found"
+
+
+def test_a_tracker_with_a_broken_deadline_does_not_stop_its_accounts_claims(store: Store) -> None:
+    store.register(TID, request(), R, 0)
+    store.register("wamm:shop:1002", request("1002"), R, 0)
+    store.redis.hset(store.keys.tracker(TID), "expires_at", "soon")  # by hand, say
+    assert sorted(store.claim_due("wamm:shop", 10, 60)) == [TID, "wamm:shop:1002"]

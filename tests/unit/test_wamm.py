@@ -19,7 +19,7 @@ from tests.documented import (
     WAMM_TOKEN_FAIL,
 )
 from tests.stub import RETRY_AFTER_KINDS, retry_after, stub_server
-from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError
+from worker.errors import AccountError, MessageError, NotFound, RateLimited, TransientError, UnexpectedAnswer
 from worker.providers import MessageRef, build
 from worker.providers.http import Http
 from worker.redact import Redactor
@@ -76,7 +76,7 @@ def test_every_documented_state(raw: str, state: State | None) -> None:
     [
         (WAMM_TOKEN_FAIL, AccountError), (WAMM_ACC_NOT_AUTHORIZED, AccountError),
         (WAMM_MSG_ID_FAIL, MessageError), (WAMM_MSG_NOT_BE, NotFound),
-        ({"err": "something new"}, TransientError),  # undocumented: not trusted to mean more
+        ({"err": "something new"}, UnexpectedAnswer),  # undocumented: not trusted to mean more
     ],
 )  # fmt: skip
 def test_every_documented_msg_state_error_inside_http_200(body: dict[str, Any], error: type[Exception]) -> None:
@@ -216,3 +216,29 @@ def test_adapter_and_simulator_agree() -> None:
         assert wamm.probe() == "token accepted"
         with pytest.raises(AccountError):
             adapter(sim.url, token="wrong-token").recent(3600)
+
+
+@pytest.mark.parametrize("answered", ["999", 999, "12345670"])
+def test_an_answer_about_another_message_is_refused(answered: object) -> None:
+    """msg_state names its message (msg_data.msg_id, a string): an answer about another one is
+    not applied (one about message 999 settled tracker 1234567)."""
+    from worker.errors import UnexpectedAnswer
+
+    body = {**WAMM_MSG_STATE, "msg_data": {**WAMM_MSG_STATE["msg_data"], "msg_id": answered}}
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, body)
+    assert f"{answered}" in str(caught.value)
+
+
+@pytest.mark.parametrize("msg_data", [{"state": "viewed"}, {"msg_id": 1234567, "state": "viewed"}])
+def test_an_answer_naming_no_message_or_ours_as_an_integer_is_applied(msg_data: dict[str, object]) -> None:
+    assert fetch(200, {"err": 0, "msg_data": msg_data})[0] == Observation(State.READ, "viewed")
+
+
+def test_a_token_the_gateway_echoes_is_masked_before_its_text_is_cut() -> None:
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, {"err": "no such token: " + "." * 180 + TOKEN})
+    assert TOKEN[:6] not in str(caught.value)
+    with pytest.raises(UnexpectedAnswer) as caught:
+        fetch(200, {"err": 0, "msg_data": {"msg_id": "." * 30 + TOKEN, "state": "sent"}})
+    assert TOKEN[:6] not in str(caught.value)

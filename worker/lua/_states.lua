@@ -34,6 +34,13 @@ local function check_types(types)
   return nil
 end
 
+-- check_types for the six keys of a tracker script (register, untrack, observe, defer):
+-- tracker hash, due schedule, active counts, events stream, fleet counters, in flight.
+local function check_tracker_keys()
+  return check_types({[KEYS[1]] = 'hash', [KEYS[2]] = 'zset', [KEYS[3]] = 'hash', [KEYS[4]] = 'stream',
+    [KEYS[5]] = 'hash', [KEYS[6]] = 'zset'})
+end
+
 -- One clock for the whole fleet: the Redis server's, in epoch milliseconds.
 local function now_ms()
   local t = redis.call('TIME')

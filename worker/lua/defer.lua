@@ -19,6 +19,8 @@
 -- Returns {status, outcome}: status "deferred", "gone" or "finished".
 local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, delay, reason = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local wrong = check_tracker_keys()  -- before any write: nothing half-done
+if wrong then return wrong end
 local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
 add_counts(stats, ARGV[6])

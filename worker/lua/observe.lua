@@ -15,7 +15,8 @@
 -- ARGV[7]  retention_ms of a finished tracker
 -- ARGV[8]  events MAXLEN
 -- ARGV[9]  error text (already redacted), '' for none
--- ARGV[10] "1" when the gateway said the message does not exist
+-- ARGV[10] "1" when the gateway said the message does not exist (it fails the tracker only
+--          if no answer ever showed the message: see below)
 -- ARGV[11] not-found grace, ms since the tracker was created
 -- ARGV[12] per-recipient detail, JSON, '' for none
 -- ARGV[13] counters to add to stats with this write, "field\tn" lines ('' for none)
@@ -26,12 +27,14 @@ local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], 
 local id, observed, raw, has_obs = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local ceiling, delay, retention, maxlen = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local err, not_found, grace, detail = ARGV[9], ARGV[10] == '1', tonumber(ARGV[11]), ARGV[12]
+local wrong = check_tracker_keys()  -- before any write: nothing half-done
+if wrong then return wrong end
 local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
 add_counts(stats, ARGV[13])
 
 local t = redis.call('HMGET', tracker, 'state', 'raw_state', 'outcome', 'until', 'expires_at',
-  'created_at', 'history')
+  'created_at', 'history', 'seen_at')
 if not t[1] then
   redis.call('ZREM', due, member_of(id))
   return {'gone', '', '', '', 0}
@@ -42,8 +45,12 @@ if outcome ~= 'active' then
   return {'finished', previous, previous, outcome, 0}
 end
 
+-- "Not found" fails a tracker (after the grace) only if the gateway has never shown its
+-- message: once it answered about it (seen_at), or the state is past pending, "not found"
+-- is the gateway's mistake or lag, and the tracker keeps checking until its deadline.
 local reason = ''
-if not_found and now - tonumber(t[6]) >= grace then
+local shown = t[8] or previous ~= 'pending'
+if not_found and not shown and now - tonumber(t[6]) >= grace then
   observed, raw, has_obs, reason = 'failed', '', true, 'not_found'
 end
 
@@ -60,6 +67,7 @@ if has_obs then
   end
   redis.call('HDEL', tracker, 'errors', 'error')
   if detail ~= '' then redis.call('HSET', tracker, 'detail', detail) end
+  if reason == '' and not t[8] then redis.call('HSET', tracker, 'seen_at', now) end
 else
   raw = t[2]
   redis.call('HINCRBY', tracker, 'errors', 1)

@@ -1,13 +1,24 @@
--- prune: forget an account that has no active trackers left (housekeeping).
+-- prune: repair an account's active count from its schedule, and forget the account when
+-- it has no active tracker left (housekeeping).
+--
+-- Every active tracker has exactly one entry on its account's due schedule (register adds
+-- it, finishing removes it, claiming only moves it), so the schedule's size is the count;
+-- a count that drifted (a tracker hash lost to eviction, a script that failed) is set back
+-- to it here.
 --
 -- KEYS[1] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
 -- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}
 -- KEYS[3] in flight      {ns}:v1:inflight:{provider}:{account}
 -- ARGV[1] "provider:account"
 --
--- Returns 1 when the account was dropped, 0 when it still has trackers.
+-- Returns 1 when the account was dropped, 2 when its count was repaired, 0 otherwise.
+local scheduled = redis.call('ZCARD', KEYS[2])
 local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if count > 0 or redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
+if scheduled > 0 then
+  if count == scheduled then return 0 end
+  redis.call('HSET', KEYS[1], ARGV[1], scheduled)
+  return 2
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[3])
 return 1

@@ -24,8 +24,7 @@ local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], 
 local id, until_state = ARGV[1], ARGV[2]
 local expires_in, first_delay = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ceiling, retention, maxlen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local wrong = check_types({[tracker] = 'hash', [due] = 'zset', [active] = 'hash', [events] = 'stream',
-  [stats] = 'hash', [KEYS[6]] = 'zset'})
+local wrong = check_tracker_keys()
 if wrong then return wrong end
 local now = now_ms()
 

@@ -14,8 +14,7 @@
 -- already ended: its outcome is left as it was).
 local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id = ARGV[1]
-local wrong = check_types({[tracker] = 'hash', [due] = 'zset', [active] = 'hash', [events] = 'stream',
-  [stats] = 'hash', [KEYS[6]] = 'zset'})
+local wrong = check_tracker_keys()
 if wrong then return wrong end
 local t = redis.call('HMGET', tracker, 'outcome', 'state', 'raw_state')
 if not t[2] then

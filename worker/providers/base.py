@@ -66,3 +66,10 @@ class BatchProvider(Provider, Protocol):
 def normalise(raw: str) -> str:
     """The key under which gateways' spelling variants of one state meet."""
     return " ".join(raw.split()).lower()
+
+
+def same_id(answered: object, ours: str) -> bool:
+    """Whether the id an answer names is our message's: compared as text (WAMM answers its
+    integer ids as strings, REFERENCE §5.1), spaces around it and letter case ignored (no
+    gateway's ids differ by case alone; GREEN-API's are hex)."""
+    return str(answered).strip().casefold() == ours.strip().casefold()

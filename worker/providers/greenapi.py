@@ -14,8 +14,16 @@ from typing import Any
 from urllib.parse import quote
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
-from worker.providers.base import MessageRef, normalise
+from worker.errors import (
+    AccountError,
+    MessageError,
+    NotFound,
+    NotReady,
+    ProviderError,
+    TransientError,
+    UnexpectedAnswer,
+)
+from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http, Reply
 from worker.states import Observation, State, rank
 
@@ -46,6 +54,7 @@ BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("expired", AccountError),  # "Instance account is expired…"
     ("is deleted", AccountError),  # "Instance is deleted"
     ("starting process", TransientError),  # "instance in starting process try later"
+    ("chat limit", AccountError),  # "You have used up the chat limit on your tariff…" (2021 docs)
     # "fix request" (§3.5): the gateway refused the request we built for this message (its
     # chatId / idMessage), so asking again cannot help. That is the message's problem, not the
     # account's, and not "the gateway does not know the message": a MessageError, never NotFound.
@@ -53,12 +62,27 @@ BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("validation failed", MessageError),
     ("unexpected token", MessageError),  # "Unexpected token … in JSON"
     # unconfirmed: the docs do not show getMessage's answer for an unknown id; this is the
-    # simulator's (a 400 {"message": "message not found"})
+    # simulator's (a 400 {"message": "message not found"}), and a 2023 copy of the docs'
     ("message not found", NotFound),
+    ("id message notfound", NotFound),
 )
+# Any other 400 is an UnexpectedAnswer: it says nothing about the message (§3.5), and
+# journals answered 400 "Internal Server Error" for days (issues#790). Read as "the
+# request for this message is wrong", it failed delivered trackers.
 #: the keys of a 466 body, one per quota (REFERENCE §3.5, note the spelling QUOTE_)
 QUOTA_KEYS = ("invokeStatus", "correspondentsStatus")
 
+
+#: ``getStateInstance`` states (REFERENCE §3.4) -> the error of the credentials check (None:
+#: ready) and what the state means to whoever reads ``statuswatch doctor``
+INSTANCE_STATES: Mapping[str, tuple[type[ProviderError] | None, str]] = {
+    "authorized": (None, "instance authorized"),
+    "starting": (NotReady, "starting (can take up to 5 minutes): not ready yet"),
+    "sleepMode": (NotReady, "sleep mode (the phone is off; obsolete state): not ready yet"),
+    "notAuthorized": (AccountError, "not authorized: scan the QR code in the GREEN-API console"),
+    "blocked": (AccountError, "blocked by WhatsApp"),
+    "yellowCard": (AccountError, "WhatsApp suspended its sending for spam (yellowCard): reboot the instance"),
+}
 
 #: the widest window of ``lastOutgoingMessages``, minutes (its default: a day)
 MAX_MINUTES = 1440
@@ -79,12 +103,20 @@ class GreenApi:
         return "getStatusStatistic" if ref.kind == "status_post" else "getMessage"
 
     def probe(self) -> str:
-        """``getStateInstance``: the instance's state (REFERENCE §3.4)."""
+        """``getStateInstance``: the instance's state (REFERENCE §3.4), told apart as ready,
+        not ready yet (``NotReady``), or unusable until someone acts (``AccountError``)."""
         body = self._call("getStateInstance", "GET")
         state = body.get("stateInstance") if isinstance(body, dict) else None
-        if state != "authorized":
-            raise AccountError(f"greenapi: instance state is {state!r}, not 'authorized'", provider=self.name)
-        return "instance authorized"
+        if body is None:  # the answer while the instance is being created
+            raise NotReady("greenapi: instance has no state yet (being created): not ready yet", provider=self.name)
+        known = INSTANCE_STATES.get(state) if isinstance(state, str) else None
+        if known is None:
+            unknown = self.http.text(state, 40)
+            raise UnexpectedAnswer(f"greenapi: instance state {unknown!r} is unknown here", provider=self.name)
+        error, meaning = known
+        if error is not None:
+            raise error(f"greenapi: instance {state}: {meaning}", provider=self.name)
+        return meaning
 
     def fetch(self, ref: MessageRef) -> Observation:
         if ref.kind == "status_post":
@@ -96,6 +128,12 @@ class GreenApi:
         body = self._call("getMessage", "POST", json={"chatId": ref.chat_id, "idMessage": ref.msg_id})
         if not isinstance(body, dict):
             raise TransientError("greenapi: getMessage: answer is not an object", provider=self.name)
+        answered = body.get("idMessage")  # absent: accepted, as nothing says it always comes
+        if answered is not None and not same_id(answered, ref.msg_id):
+            raise UnexpectedAnswer(
+                f"greenapi: getMessage: an answer about message {self.http.text(answered, 40)!r}, not {ref.msg_id!r}",
+                provider=self.name,
+            )
         raw = body.get("statusMessage")  # only outgoing messages have one
         # its ``timestamp`` is when the message was accepted, not when its status last
         # changed (that is lastOutgoingMessages' ``timestamp``): no provider_ts from it
@@ -131,13 +169,15 @@ class GreenApi:
 
     def _error(self, method: str, reply: Reply) -> ProviderError:
         text = _message(reply.body) or reply.text
-        where = f"greenapi: {method}: HTTP {reply.status} {text[:200]!r}"
+        where = f"greenapi: {method}: HTTP {reply.status} {self.http.text(text)!r}"
         error = STATUS_ERRORS.get(reply.status)
         if error is None and reply.status == 400:
             found = [e for words, e in BAD_REQUEST_ERRORS if words in normalise(text)]
-            error = found[0] if found else MessageError  # an unknown refusal of our request
+            error = found[0] if found else UnexpectedAnswer
             if error is MessageError:
                 where += ": the gateway refused the request for this message"
+            elif error is UnexpectedAnswer:
+                where += ": not a refusal statuswatch knows"
         return (error or TransientError)(where, provider=self.name)
 
 

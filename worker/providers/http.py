@@ -1,13 +1,19 @@
-"""The one place where ``requests`` meets statuswatch: sessions, timeouts, error translation.
+"""The one place where ``requests`` meets statuswatch: sessions, timeouts, bounds, error translation.
 
 Adapters get ``(status, parsed JSON)`` back or one of the project's errors, raised
-``from`` the original with the URL's token already redacted.
+``from`` None with the URL's token already redacted. Nothing a gateway sends is trusted
+to be well-behaved: no redirect is followed, an answer is read up to ``max_body_bytes``
+after decompression, the whole exchange ends at one deadline, and whatever else goes
+wrong while asking or reading is a ``TransientError``, never another exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -17,12 +23,125 @@ from typing import Any
 from urllib.request import getproxies
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 from worker.errors import RateLimited, TransientError
 from worker.redact import Redactor
+from worker.text import clip
 
 USER_AGENT = "statuswatch/0.1"
+#: the largest answer read, after decompression (``STATUSWATCH_HTTP_MAX_BODY_BYTES``)
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+#: how much of an answer one read takes
+CHUNK_BYTES = 64 * 1024
+#: the most of a gateway's text (an error body, a Location, an exception) an error carries
+TEXT_CHARS = 200
 _local = threading.local()
+
+
+class _Deadlines:
+    """Shuts the socket of a request still running at its deadline.
+
+    requests' timeout bounds each socket read, not the answer: a gateway that drips a byte
+    a second holds a check as long as it likes. One daemon thread per process looks every
+    ``TICK_S``; the shut socket makes the blocked read return at once, and the request is
+    reported as timed out.
+    """
+
+    TICK_S = 0.1
+
+    def __init__(self) -> None:
+        self._reset()
+        # a lock held by this thread at fork time would stay held in the child for ever
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[float, socket.socket]] = {}
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Watch ``sock`` until this thread's request is over (its deadline: ``_local.deadline``)."""
+        deadline: float | None = getattr(_local, "deadline", None)
+        if sock is None or deadline is None:
+            return
+        with self._lock:
+            self._watched[threading.get_ident()] = (deadline, sock)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="statuswatch-http-deadlines", daemon=True)
+                self._thread.start()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._watched.pop(threading.get_ident(), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            # under the lock, so the request cannot end and lend the socket to the next one meanwhile
+            with self._lock:
+                for ident, (deadline, sock) in list(self._watched.items()):
+                    if deadline <= now:
+                        del self._watched[ident]
+                        with contextlib.suppress(OSError):
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # also for TLS: no TLS state touched
+
+
+_deadlines = _Deadlines()
+
+
+class _HTTPConnection(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
+        _deadlines.watch(self.sock)
+        return super().getresponse()
+
+
+class _HTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
+        _deadlines.watch(self.sock)
+        return super().getresponse()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter with connections the deadline watchdog sees."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS pools have connection classes of their own
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+class _Session(requests.Session):
+    """A session that never follows a redirect, nor even reads where one points.
+
+    WBizTool's api_key is in the JSON body, which a 307/308 would post again to whatever
+    host the answer names, and that host's answer about the message would be applied.
+    requests parses ``Location`` even with ``allow_redirects=False`` (to offer ``.next``),
+    and a malformed one raised ValueError or UnicodeDecodeError out of the request.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
 
 
 def _session() -> requests.Session:
@@ -33,9 +152,11 @@ def _session() -> requests.Session:
     """
     session: requests.Session | None = getattr(_local, "session", None)
     if session is None:
-        session = requests.Session()
+        session = _Session()
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         session.trust_env = bool(getproxies())
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, _Adapter())
         _local.session = session
     return session
 
@@ -51,47 +172,115 @@ class Reply:
 class Http:
     """Makes gateway requests for one provider and turns failures into statuswatch errors."""
 
-    def __init__(self, provider: str, redactor: Redactor, timeout_s: float) -> None:
+    def __init__(
+        self, provider: str, redactor: Redactor, timeout_s: float, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> None:
         self.provider = provider
         self.redact = redactor
+        #: each socket read, and the whole exchange from connecting to the answer's last byte
         self.timeout_s = timeout_s
+        self.max_body_bytes = max_body_bytes
+
+    def text(self, value: object, limit: int = TEXT_CHARS) -> str:
+        """A gateway's words for an error or a log line: redacted, then cut. (Cut first, a
+        secret the gateway echoes could straddle the cut and keep its start unmasked.)"""
+        return clip(self.redact(str(value)), limit)
 
     def request(self, method: str, url: str, **kwargs: Any) -> Reply:
         """Send one request; return the status and the JSON body.
 
         Raises:
             RateLimited: HTTP 429.
-            TransientError: no answer, 5xx, or a 2xx/3xx body that is not JSON (a 4xx
-                with such a body is returned with ``body`` None).
+            TransientError: no answer within the timeout, a redirect, 5xx, an answer larger
+                than ``max_body_bytes``, or a 2xx body that is not JSON (a 4xx with such a
+                body is returned with ``body`` None); anything else that went wrong.
         """
+        deadline = time.monotonic() + self.timeout_s
+        _local.deadline = deadline
         try:
-            response = _session().request(method, url, timeout=self.timeout_s, **kwargs)
-        except requests.RequestException as exc:
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-            raise TransientError(
-                self.redact(f"{self.provider}: {method} {url}: {kind}: {exc}"), provider=self.provider
-            ) from None
+            return self._exchange(method, url, deadline, kwargs)
+        finally:
+            _local.deadline = None
+            _deadlines.forget()
+
+    def _exchange(self, method: str, url: str, deadline: float, kwargs: dict[str, Any]) -> Reply:
+        try:
+            response = _session().request(method, url, timeout=self.timeout_s, stream=True, **kwargs)
+        except Exception as exc:  # requests' errors, and whatever else asking raised
+            raise self._failure(method, url, exc, deadline) from None
+        self._in_time(response, method, url, deadline)
         where = self.redact(f"{self.provider}: {method} {_path(url)}")
-        if response.status_code == 429:
-            raise RateLimited(
-                f"{where}: HTTP 429",
-                provider=self.provider,
-                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if response.status_code >= 500:
-            raise TransientError(f"{where}: HTTP {response.status_code}", provider=self.provider)
+        with response:  # releases the connection, or closes it when the answer was not read to its end
+            status = response.status_code
+            if status == 429:
+                raise RateLimited(
+                    f"{where}: HTTP 429",
+                    provider=self.provider,
+                    retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if status >= 500 or status < 200:
+                raise TransientError(f"{where}: HTTP {status}", provider=self.provider)
+            if 300 <= status < 400:
+                location = self.redact(response.headers.get("Location", ""))[:100]
+                raise TransientError(
+                    f"{where}: HTTP {status}, a redirect (to {location!r}), not followed", provider=self.provider
+                )
+            data = self._read(response, method, url, where, deadline)
+            self._in_time(response, method, url, deadline)
         try:
-            body = response.json()
-        except (ValueError, json.JSONDecodeError):
-            if 400 <= response.status_code < 500:
+            return Reply(status, json.loads(data))
+        except (ValueError, RecursionError):  # RecursionError: a body nested too deep to parse
+            if 400 <= status < 500:
                 # A refusal (401 "Unauthorized", an HTML 404) says what it means by its status;
                 # its text is kept for the adapters that read words out of it.
-                return Reply(response.status_code, None, self.redact(response.text[:200]))
+                text = data.decode("utf-8", errors="replace")
+                return Reply(status, None, self.redact(text)[:TEXT_CHARS])
             raise TransientError(
-                f"{where}: HTTP {response.status_code} with a body that is not JSON ({len(response.content)} bytes)",
-                provider=self.provider,
+                f"{where}: HTTP {status} with a body that is not JSON ({len(data)} bytes)", provider=self.provider
             ) from None
-        return Reply(response.status_code, body)
+
+    def _read(self, response: requests.Response, method: str, url: str, where: str, deadline: float) -> bytes:
+        """The body, decompressed, up to ``max_body_bytes`` (urllib3 ≥ 2.6 inflates no more
+        than each read asks for, so a gzip bomb stops at the cap, not in memory)."""
+        declared = response.headers.get("Content-Length", "")
+        too_large = TransientError(
+            f"{where}: HTTP {response.status_code} with an answer larger than {self.max_body_bytes} bytes",
+            provider=self.provider,
+        )
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if not encoded and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise too_large  # said so before a byte of it: not read at all
+        chunks: list[bytes] = []
+        size = 0
+        reader = response.iter_content(CHUNK_BYTES)
+        while size <= self.max_body_bytes:
+            try:
+                chunk = next(reader, None)
+            except Exception as exc:
+                raise self._failure(method, url, exc, deadline) from None
+            if chunk is None:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        raise too_large
+
+    def _in_time(self, response: requests.Response, method: str, url: str, deadline: float) -> None:
+        """Past the deadline, what was read may have been cut short by the watchdog's shut
+        socket (an end of file that looks like the answer's end): it is a timeout."""
+        if time.monotonic() >= deadline:
+            response.close()
+            raise self._failure(method, url, requests.Timeout("the whole answer took too long"), deadline)
+
+    def _failure(self, method: str, url: str, exc: Exception, deadline: float) -> TransientError:
+        """What a request that got no whole answer raised, as a redacted, bounded error."""
+        if isinstance(exc, requests.Timeout) or time.monotonic() >= deadline:
+            kind = f"timed out (timeout {self.timeout_s:g} s)"
+        elif isinstance(exc, requests.RequestException):
+            kind = "connection failed"
+        else:
+            kind = f"unreadable answer ({type(exc).__name__})"
+        text = self.redact(str(exc))[:TEXT_CHARS]
+        return TransientError(self.redact(f"{self.provider}: {method} {url}: {kind}: {text}"), provider=self.provider)
 
 
 def _path(url: str) -> str:

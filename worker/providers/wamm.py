@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
-from worker.providers.base import MessageRef, normalise
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
+from worker.providers.base import MessageRef, normalise, same_id
 from worker.providers.http import Http
 from worker.states import Observation, State
 
@@ -76,6 +76,12 @@ class Wamm:
         data = self._payload(reply.body, "msg_state")
         if not isinstance(data, dict) or not isinstance(data.get("state"), str):
             raise TransientError("wamm: msg_state: answer without msg_data.state", provider=self.name)
+        answered = data.get("msg_id")  # absent: accepted, as nothing says it always comes
+        if answered is not None and not same_id(answered, ref.msg_id):
+            raise UnexpectedAnswer(
+                f"wamm: msg_state: an answer about message {self.http.text(answered, 40)!r}, not {ref.msg_id!r}",
+                provider=self.name,
+            )
         return observation(data["state"])
 
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:
@@ -108,8 +114,8 @@ class Wamm:
         err = body["err"]
         if err == 0 or err == "0":
             return body.get("msg_data")
-        error = ERRORS.get(normalise(str(err)), TransientError)
-        raise error(f"wamm: {method}: err {str(err)[:200]!r}", provider=self.name)
+        error = ERRORS.get(normalise(str(err)), UnexpectedAnswer)  # never proof of anything
+        raise error(f"wamm: {method}: err {self.http.text(err)!r}", provider=self.name)
 
 
 def observation(raw: str, provider_ts: float | None = None) -> Observation:

@@ -3,7 +3,9 @@
 Source: shared/seeds/wbiztool-message-status.txt and REFERENCE.md §2. Credentials are body
 fields (``client_id`` int, ``api_key``), sent as JSON like client 1.1.0 does; refusals come
 as ``"status": 0`` inside HTTP 200, and an unknown id is ``status 0`` too, told apart only
-by ``message``. WBizTool never reports more than "sent".
+by ``message``. WBizTool never reports more than "sent". Its status answer does not name
+the message it is about (seed 002), so, unlike WAMM's and GREEN-API's, it cannot be
+checked against the id asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from config import Account
-from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError
+from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
 from worker.providers.base import MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
@@ -35,6 +37,7 @@ REFUSALS: Mapping[str, type[ProviderError]] = {
     # a refusal of a request's fields (schedule_msg): not the account's fault; the request is
     # wrong and asking again will not change it
     "scheduled date & time is not in valid format": MessageError,
+    "invalid phone number": MessageError,  # HTTP 400 "invalid input" [pypi 1.1.0 tests]
 }
 #: start of ``message`` when the credentials are refused (HTTP 400/403, or 200 "Auth Error 2")
 AUTH_ERROR = "auth error"
@@ -59,9 +62,9 @@ class WbizTool:
         body = reply.body if isinstance(reply.body, dict) else {}
         if reply.status != 200 or body.get("status") != 1:
             raise AccountError(
-                f"wbiztool: me: HTTP {reply.status} {str(body.get('message', ''))[:200]!r}", provider=self.name
+                f"wbiztool: me: HTTP {reply.status} {self.http.text(body.get('message', ''))!r}", provider=self.name
             )
-        return f"credentials accepted ({str(body.get('name', '')).strip() or 'no name'})"
+        return f"credentials accepted ({self.http.text(str(body.get('name', '')).strip()) or 'no name'})"
 
     def fetch(self, ref: MessageRef) -> Observation:
         # ids are integers: client 1.1.0 refuses others locally, the server answers an HTML 404
@@ -71,11 +74,13 @@ class WbizTool:
         body = reply.body if isinstance(reply.body, dict) else {}
         message = str(body.get("message", ""))
         refusal = REFUSALS.get(normalise(message))
-        where = f"wbiztool: message/status: HTTP {reply.status} {message[:200]!r}"
+        where = f"wbiztool: message/status: HTTP {reply.status} {self.http.text(message)!r}"
         if normalise(message).startswith(AUTH_ERROR) or refusal is AccountError or reply.status in (401, 403):
             raise AccountError(where, provider=self.name)
         if reply.status in (400, 404):
-            raise MessageError(where, provider=self.name)
+            # a refusal it words as we know, else an answer that says nothing about the message
+            # (ids are integers, so a 404 is not our URL missing a pattern)
+            raise (refusal or UnexpectedAnswer)(where, provider=self.name)
         code = body.get("status")
         if reply.status != 200 or not isinstance(code, int) or isinstance(code, bool):
             raise TransientError(f"{where}: answer without an integer 'status'", provider=self.name)

@@ -1,0 +1,41 @@
+-- expire: of trackers just claimed, end those past their deadline (timed_out) and drop the
+-- schedule entries of those that are gone or finished. The dispatcher runs it on what it
+-- claims, so a tracker ends at its deadline even if none of its checks ever reports (each
+-- one crashes its worker, or is lost): the lease alone would bring it back for ever.
+--
+-- KEYS[1] due schedule   {ns}:v1:due:{provider}:{account}
+-- KEYS[2] in flight      {ns}:v1:inflight:{provider}:{account}
+-- KEYS[3] active counts  {ns}:v1:active
+-- KEYS[4] events stream  {ns}:v1:events
+-- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:timed_out" += 1
+-- KEYS[6..] the claimed trackers' hashes  {ns}:v1:t:{provider}:{account}:{msg_id}
+-- ARGV[1] retention_ms of a finished tracker
+-- ARGV[2] events MAXLEN
+-- ARGV[3] lease_ms the claim gave them
+-- ARGV[4..] the claimed trackers' ids, in the order of their KEYS
+--
+-- A tracker whose deadline comes before its lease ends is due again at its deadline, so
+-- one whose check is lost with its worker ends at the deadline, not a lease after it.
+--
+-- Returns the ids not to check: ended here, gone, or already finished.
+local due, inflight, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local retention, maxlen, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+local dropped = {}
+for i = 6, #KEYS do
+  local tracker, id = KEYS[i], ARGV[i - 2]
+  local t = redis.call('HMGET', tracker, 'outcome', 'expires_at', 'state', 'raw_state')
+  if not t[3] or t[1] then  -- no such tracker, or it has ended (no outcome field while active)
+    redis.call('ZREM', due, member_of(id))
+    redis.call('ZREM', inflight, member_of(id))
+    dropped[#dropped + 1] = id
+  elseif now >= (tonumber(t[2]) or math.huge) then  -- a deadline that is no number: not this script's to judge
+    redis.call('ZREM', inflight, member_of(id))
+    finish(tracker, due, active, stats, id, t[3], 'timed_out', now, retention)
+    emit(events, maxlen, id, t[3], t[3], t[4], 'timed_out', now)
+    dropped[#dropped + 1] = id
+  elseif tonumber(t[2]) and tonumber(t[2]) < now + lease then
+    redis.call('ZADD', due, 'XX', tonumber(t[2]), member_of(id))
+  end
+end
+return dropped
