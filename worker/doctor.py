@@ -10,7 +10,7 @@ from typing import Any
 from config import ConfigError, Settings, load_accounts, load_settings
 from worker import misrouted, providers
 from worker.errors import NotReady, ProviderError
-from worker.redact import Redactor
+from worker.redact import Redactor, install_log_redaction
 from worker.text import printable
 
 MIN_REDIS = (6, 2)
@@ -72,6 +72,9 @@ def _accounts(settings: Settings) -> Iterator[Verdict]:
         return
     yield Verdict("ok", "accounts", f"{len(accounts)} in {settings.accounts_file}")
     redactor = Redactor(accounts.secrets())
+    # Each probe's URL reaches urllib3's DEBUG log (a WAMM token is a path segment, a
+    # GREEN-API apiTokenInstance too) wherever the caller logs at DEBUG: as in a worker
+    install_log_redaction(redactor)
     for alias, account in accounts.items():
         http = providers.Http(
             account.provider, redactor, min(settings.http_timeout_s, 10.0), settings.http_max_body_bytes

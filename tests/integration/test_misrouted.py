@@ -50,7 +50,9 @@ def test_redis_counts_statuswatch_tasks_on_every_bound_queue_but_ours(prefix: st
 
 def test_rabbitmq_gives_the_depth_and_consumers_of_the_watched_queues() -> None:
     name = f"swtest-{uuid.uuid4().hex[:10]}"
-    with Connection(RABBITMQ_URL, connect_timeout=5) as conn:
+    # publisher confirms: each publish returns once the broker has the message, so the depth
+    # read next counts all three (without, it once read 1)
+    with Connection(RABBITMQ_URL, connect_timeout=5, transport_options={"confirm_publish": True}) as conn:
         queue = Queue(name, routing_key=name, auto_delete=False)
         with conn.Producer() as producer:
             for _ in range(3):
