@@ -32,13 +32,24 @@ def take_port(taken: set[int]) -> int:
     raise RuntimeError(f"no free loopback port in {PORTS.start}-{PORTS.stop - 1}")
 
 
-class RedisServer:
-    """A private ``redis-server`` with its data in ``data_dir``: append-only file fsynced
-    every second (statuswatch's recommended setting), no RDB snapshots, ``noeviction``."""
+#: Redis persistence settings by name: the append-only file fsynced every second (what
+#: statuswatch recommends), at every write, none at all, or RDB snapshots only
+PERSISTENCE = {
+    "everysec": ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+    "always": ["--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+    "none": ["--appendonly", "no", "--save", ""],
+    "rdb": ["--appendonly", "no", "--save", "60 1000"],
+}
 
-    def __init__(self, port: int, data_dir: Path) -> None:
+
+class RedisServer:
+    """A private ``redis-server`` with its data in ``data_dir``, ``noeviction``, and the
+    append-only file fsynced every second unless ``persistence`` names another setting."""
+
+    def __init__(self, port: int, data_dir: Path, persistence: str = "everysec") -> None:
         self.port = port
         self.data_dir = data_dir
+        self.persistence = PERSISTENCE[persistence]
         self.url = f"redis://{LOOPBACK}:{port}/0"
         self.binary = find_server()[0]
         self.process: subprocess.Popen[bytes] | None = None
@@ -49,8 +60,7 @@ class RedisServer:
         assert self.process is None, "already running"
         cmd = [
             self.binary, "--port", str(self.port), "--bind", LOOPBACK, "--dir", str(self.data_dir),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
+            *self.persistence, "--maxmemory-policy", "noeviction", "--logfile", "redis.log",
         ]  # fmt: skip
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         client = redis.Redis(host=LOOPBACK, port=self.port, socket_connect_timeout=0.5)

@@ -53,7 +53,7 @@ def ride_out(
         deployment.track(provider="wamm", account="shop", msg_id=m)
     deployment.wait_for(lambda: deployment.tracked() == TRACKERS, 30, f"{TRACKERS} trackers registered")
     deployment.wait_for(lambda: simulator.stats()["in_flight"] >= 5, 30, "checks in flight")
-    time.sleep(1.5)  # the registrations are in the append-only file (fsynced every second)
+    time.sleep(1.5)  # checks in steady flow, not only the first wave
     pids = {name: proc.pid for name, proc in deployment.procs.items()}
 
     fault()
