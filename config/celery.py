@@ -54,6 +54,12 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "task_send_sent_event": False,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # After a lost broker connection Celery lowers the prefetch count and raises it again
+        # with each acknowledgement, from the thread that ran the task: with the thread pool
+        # and RabbitMQ several threads then send basic.qos and read replies on the consumer's
+        # connection at once (py-amqp is not thread-safe) and the worker stops consuming for
+        # good (docs/reliability.md). Off: the worker reconnects at the full prefetch count.
+        "worker_enable_prefetch_count_reduction": False,
         # Soft shutdown: on a cold shutdown (second Ctrl-C, SIGQUIT) running checks get this
         # long to finish (a check is bounded by the HTTP timeout and ~1 s of retries), and
         # checks held with a countdown go back to the broker even when none is running.

@@ -13,7 +13,7 @@ from celery import Celery, signals
 
 from config import load_settings
 from config.celery import celery_settings
-from worker.broker import reuse_publish_clients
+from worker.broker import reuse_publish_clients, survive_closed_connections
 from worker.flower_guard import guard_flower_command
 from worker.malloc import cap_arenas
 from worker.redact import install_log_redaction
@@ -23,6 +23,7 @@ log = logging.getLogger("statuswatch")
 
 cap_arenas()  # before any pool thread: see worker/malloc.py
 reuse_publish_clients()  # kombu builds a redis-py client per published message otherwise
+survive_closed_connections()  # Celery 5.7.0 + Redis broker: a lost connection kills the worker otherwise
 app = Celery("statuswatch", include=["tasks.tracking"])
 app.config_from_object(celery_settings(load_settings()))
 guard_flower_command()  # `celery -A worker flower`: loopback, or basic auth from the environment
