@@ -15,8 +15,10 @@ api_url = "https://7103.api.greenapi.com"
 getMessage = "10/s"
 ```
 
-Any credential field ``X`` may instead be given as ``X_env = "VARIABLE"``. Secrets are
-kept out of ``repr`` so an account never prints its token by accident.
+Which fields each gateway's accounts give, and which of them are secret, is its entry in
+``config/gateways.py``. Any credential field ``X`` may instead be given as
+``X_env = "VARIABLE"``. Secrets are kept out of ``repr`` so an account never prints its
+token by accident.
 """
 
 from __future__ import annotations
@@ -30,36 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.errors import ConfigError
+from config.gateways import GATEWAYS
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute)\s*$")
-
-
-@dataclass(frozen=True)
-class ProviderSpec:
-    """What an account of one gateway must and may say."""
-
-    #: credential fields the gateway requires, in the gateway's own names
-    required: tuple[str, ...]
-    #: the fields among them that are secret (never logged, never sent to the broker)
-    secrets: tuple[str, ...]
-    #: the field that identifies the credential for rate limiting
-    identity: str
-    url_field: str
-    default_url: str
-
-
-PROVIDERS: Mapping[str, ProviderSpec] = {
-    "wamm": ProviderSpec(("token",), ("token",), "token", "base_url", "https://wamm.chat"),
-    "wbiztool": ProviderSpec(("client_id", "api_key"), ("api_key",), "api_key", "base_url", "https://wbiztool.com"),
-    "greenapi": ProviderSpec(
-        ("id_instance", "api_token_instance"),
-        ("api_token_instance",),
-        "id_instance",
-        "api_url",
-        "https://api.green-api.com",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -101,13 +77,12 @@ class Account:
     @property
     def credential_key(self) -> str:
         """A stable, non-secret name of the credential: two aliases of one token share it."""
-        spec = PROVIDERS[self.provider]
-        raw = f"{self.provider}\0{self.credentials[spec.identity]}"
+        raw = f"{self.provider}\0{self.credentials[GATEWAYS[self.provider].identity]}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def secrets(self) -> list[str]:
         """The secret values of this account, for redaction."""
-        return [self.credentials[name] for name in PROVIDERS[self.provider].secrets]
+        return [self.credentials[name] for name in GATEWAYS[self.provider].secrets]
 
 
 class Accounts(Mapping[str, Account]):
@@ -162,18 +137,18 @@ def _account(alias: str, entry: object, environ: Mapping[str, str]) -> Account:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: must be a table")
     provider = entry.get("provider")
-    spec = PROVIDERS.get(provider) if isinstance(provider, str) else None
-    if spec is None or not isinstance(provider, str):
-        raise ConfigError(f"{where}.provider: must be one of {sorted(PROVIDERS)}, got {provider!r}")
-    known = {"provider", spec.url_field, "rate_limit", "method_limits"}
-    known |= {*spec.required, *(f"{name}_env" for name in spec.required)}
+    gateway = GATEWAYS.get(provider) if isinstance(provider, str) else None
+    if gateway is None or not isinstance(provider, str):
+        raise ConfigError(f"{where}.provider: must be one of {sorted(GATEWAYS)}, got {provider!r}")
+    known = {"provider", gateway.url_field, "rate_limit", "method_limits"}
+    known |= {*gateway.credentials, *(f"{name}_env" for name in gateway.credentials)}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for a {provider} account")
-    credentials = {name: _credential(where, name, entry, environ) for name in spec.required}
-    base_url = entry.get(spec.url_field, spec.default_url)
+    credentials = {name: _credential(where, name, entry, environ) for name in gateway.credentials}
+    base_url = entry.get(gateway.url_field, gateway.default_url)
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}.{spec.url_field}: expected an http(s) URL, got {base_url!r}")
+        raise ConfigError(f"{where}.{gateway.url_field}: expected an http(s) URL, got {base_url!r}")
     rate = entry.get("rate_limit")
     methods = entry.get("method_limits", {})
     if not isinstance(methods, dict):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from config.accounts import Rate, parse_rate
 from config.errors import ConfigError
+from config.gateways import GATEWAYS
 
 PREFIX = "STATUSWATCH_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -105,9 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     redis_url = reader.url("REDIS_URL", DEFAULT_REDIS_URL)
     accounts = reader.text("ACCOUNTS_FILE", "")
     poll = _poll_policy(reader, "POLL_", PollPolicy())
-    by_provider = {
-        name: _poll_policy(reader, f"{name.upper()}_POLL_", poll) for name in ("wamm", "wbiztool", "greenapi")
-    }
+    by_provider = {name: _poll_policy(reader, f"{name.upper()}_POLL_", poll) for name in GATEWAYS}
     namespace = reader.text("NAMESPACE", "statuswatch")
     if not namespace or any(c.isspace() for c in namespace):
         raise ConfigError(f"{PREFIX}NAMESPACE: must be a non-empty word, got {namespace!r}")

@@ -19,24 +19,27 @@ fire each window's requests in one burst. The script is about 60 lines.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config import Account, Rate
+from config import GATEWAYS, Account, Rate, parse_rate
 from worker.keys import Keys
 from worker.store import load_script
 
-#: documented per-method limits (REFERENCE.md §3.6); WAMM and WBizTool document none
-PROVIDER_METHOD_LIMITS: Mapping[str, Mapping[str, Rate]] = {
-    "greenapi": {
-        "getMessage": Rate(10, 1),
-        "lastOutgoingMessages": Rate(1, 1),
-        "getStatusStatistic": Rate(1, 1),
-        "getStateInstance": Rate(1, 1),
-    },
-}
+
+def documented_limit(provider: str, method: str) -> Rate | None:
+    """The gateway's documented limit of ``method``: its table entry's ``method_limits``
+    (GREEN-API's, REFERENCE.md §3.6; WAMM and WBizTool document none)."""
+    gateway = GATEWAYS.get(provider)
+    text = gateway.method_limits.get(method) if gateway is not None else None
+    return None if text is None else _rate(text, provider)
+
+
+@functools.cache
+def _rate(text: str, provider: str) -> Rate:
+    return parse_rate(text, f"config/gateways.py: {provider}.method_limits")
 
 
 #: requests are spaced this fraction wider than the limit, and the exact window is this much
@@ -102,7 +105,7 @@ class Limiter:
 
     def buckets(self, account: Account, method: str) -> dict[str, Rate]:
         """Every bucket a request of ``method`` takes from: ``*`` and/or the method's own."""
-        method_rate = account.method_limits.get(method) or PROVIDER_METHOD_LIMITS.get(account.provider, {}).get(method)
+        method_rate = account.method_limits.get(method) or documented_limit(account.provider, method)
         buckets: dict[str, Rate] = {}
         if account.rate_limit is not None or method_rate is None:
             buckets["*"] = account.rate_limit or self.default_rate

@@ -3,19 +3,21 @@
 The rules of each field live in ``statuswatch_client.contract``, which the client applies
 before it enqueues; the worker applies them again to every message, so a request sent by
 name from another service meets the same rules, and adds what only it knows: which
-accounts exist and the default deadline.
+gateways exist and their ids' rules (its gateway table, of which the client keeps a copy),
+which accounts exist, and the default deadline.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from statuswatch_client.contract import MessageRef, TrackRequest, echo, parse_track, parse_untrack
+from statuswatch_client.contract import MessageRef, MsgIdRules, TrackRequest, echo, parse_track, parse_untrack
 
-from config import Accounts
+from config import GATEWAYS, Accounts
 
 __all__ = ["MessageRef", "TrackRequest", "parse_track_request", "parse_untrack_request", "reason_of", "rejection"]
 
@@ -29,7 +31,7 @@ def parse_track_request(kwargs: Mapping[str, Any], accounts: Accounts | None, de
     Raises:
         ValueError: naming the first field that is wrong and what is wrong with it.
     """
-    request = parse_track(kwargs)
+    request = parse_track(kwargs, msg_id_rules=msg_id_rules())
     if accounts is not None:
         _configured(request.account, request.provider, accounts)
     if request.expires_in_s is None:
@@ -43,10 +45,15 @@ def parse_untrack_request(kwargs: Mapping[str, Any], accounts: Accounts | None) 
     Raises:
         ValueError: naming the field that is wrong.
     """
-    ref = parse_untrack(kwargs)
+    ref = parse_untrack(kwargs, msg_id_rules=msg_id_rules())
     if accounts is not None:
         _configured(ref.account, ref.provider, accounts)
     return ref
+
+
+def msg_id_rules() -> MsgIdRules:
+    """The providers and their ids' rules, from the gateway table (``config/gateways.py``)."""
+    return {name: (re.compile(gateway.msg_id), gateway.msg_id_hint) for name, gateway in GATEWAYS.items()}
 
 
 def _configured(alias: str, provider: str, accounts: Accounts) -> None:

@@ -24,7 +24,6 @@ PUBLIC_TASKS = (TRACK_TASK, TRACK_MANY_TASK, UNTRACK_TASK)
 #: ``app.conf.task_routes.update(TASK_ROUTES)`` once in a producer instead of ``queue=`` per call
 TASK_ROUTES: Mapping[str, Mapping[str, str]] = {name: {"queue": TRACK_QUEUE} for name in PUBLIC_TASKS}
 
-PROVIDERS = ("greenapi", "wamm", "wbiztool")
 TARGETS = ("delivered", "read")
 KINDS = ("message", "status_post")
 #: the longest tracking deadline a request may ask for (31 days)
@@ -45,12 +44,19 @@ FIELDS = (
 UNTRACK_FIELDS = ("provider", "account", "msg_id")
 
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-#: ids are ASCII: ``[0-9]``, not ``\d``, which lets "١٢٣" (Arabic-Indic digits) through
-_MSG_ID_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
+#: provider -> (the pattern a ``msg_id`` of it matches whole, what a refusal says)
+MsgIdRules = Mapping[str, tuple[re.Pattern[str], str]]
+#: the copy of the worker's gateway table (config/gateways.py) this package, which installs
+#: without it, validates with; a test of the worker holds the two equal, and the worker
+#: validates with its table. Ids are ASCII: ``[0-9]``, not ``\d``, which lets "١٢٣"
+#: (Arabic-Indic digits) through
+MSG_ID_RULES: MsgIdRules = {
     "wamm": (re.compile(r"[0-9]{1,20}"), "a WAMM.chat msg_id is a number like 1234567"),
     "wbiztool": (re.compile(r"[0-9]{1,20}"), "a WBizTool msg_id is a number like 12345"),
     "greenapi": (re.compile(r"[A-Za-z0-9_.-]{1,128}"), "a GREEN-API idMessage is like 'BAE5F4886F6F2D05'"),
 }
+#: the providers a request may name
+PROVIDERS = tuple(sorted(MSG_ID_RULES))
 #: GREEN-API chat ids, by the instance's messenger:
 #: - WhatsApp: ``11001234567@c.us`` (person), ``11001234567-1581234048@g.us`` or
 #:   ``120363043968066561@g.us`` (group), ``120650379300963@lid`` (linked id, returned by journals
@@ -107,15 +113,16 @@ class MessageRef:
     msg_id: str
 
 
-def parse_track(kwargs: Mapping[str, Any]) -> TrackRequest:
-    """Validate the keyword arguments of ``statuswatch.track``.
+def parse_track(kwargs: Mapping[str, Any], *, msg_id_rules: MsgIdRules = MSG_ID_RULES) -> TrackRequest:
+    """Validate the keyword arguments of ``statuswatch.track``; ``msg_id_rules`` name the
+    providers and their id rules (the worker passes its gateway table's).
 
     Raises:
         ValueError: naming the first field that is wrong and what is wrong with it; any
             value quoted back is cut to ECHO_CHARS characters.
     """
     _known_fields(kwargs, FIELDS)
-    provider = _provider(kwargs.get("provider"))
+    provider = _provider(kwargs.get("provider"), msg_id_rules)
     kind = _choice("kind", kwargs.get("kind"), KINDS, "message")
     if kind == "status_post" and provider != "greenapi":
         raise ValueError("kind: 'status_post' exists only for provider 'greenapi'")
@@ -128,7 +135,7 @@ def parse_track(kwargs: Mapping[str, Any]) -> TrackRequest:
     return TrackRequest(
         provider=provider,
         account=_account(kwargs.get("account")),
-        msg_id=_msg_id(kwargs.get("msg_id"), provider),
+        msg_id=_msg_id(kwargs.get("msg_id"), msg_id_rules[provider]),
         until=_choice("until", kwargs.get("until"), TARGETS, "read"),
         expires_in_s=_expires_in(kwargs.get("expires_in")),
         chat_id=chat_id,
@@ -139,15 +146,17 @@ def parse_track(kwargs: Mapping[str, Any]) -> TrackRequest:
     )
 
 
-def parse_untrack(kwargs: Mapping[str, Any]) -> MessageRef:
-    """Validate the keyword arguments of ``statuswatch.untrack``.
+def parse_untrack(kwargs: Mapping[str, Any], *, msg_id_rules: MsgIdRules = MSG_ID_RULES) -> MessageRef:
+    """Validate the keyword arguments of ``statuswatch.untrack`` (``msg_id_rules`` as for
+    ``parse_track``).
 
     Raises:
         ValueError: naming the field that is wrong.
     """
     _known_fields(kwargs, UNTRACK_FIELDS)
-    provider = _provider(kwargs.get("provider"))
-    return MessageRef(provider, _account(kwargs.get("account")), _msg_id(kwargs.get("msg_id"), provider))
+    provider = _provider(kwargs.get("provider"), msg_id_rules)
+    account = _account(kwargs.get("account"))
+    return MessageRef(provider, account, _msg_id(kwargs.get("msg_id"), msg_id_rules[provider]))
 
 
 def items_of(value: object) -> Sequence[object]:
@@ -209,9 +218,9 @@ def _text(name: str, value: str) -> str:
     return value
 
 
-def _provider(value: object) -> str:
-    if not isinstance(value, str) or value not in PROVIDERS:
-        raise ValueError(f"provider: must be one of {', '.join(PROVIDERS)}, got {echo(value)}")
+def _provider(value: object, msg_id_rules: MsgIdRules) -> str:
+    if not isinstance(value, str) or value not in msg_id_rules:
+        raise ValueError(f"provider: must be one of {', '.join(sorted(msg_id_rules))}, got {echo(value)}")
     return value
 
 
@@ -221,7 +230,7 @@ def _account(value: object) -> str:
     return value
 
 
-def _msg_id(value: object, provider: str) -> str:
+def _msg_id(value: object, rule: tuple[re.Pattern[str], str]) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"msg_id: expected a string or an integer, got {echo(value)}")
     if isinstance(value, int) and not 0 <= value < 10**20:
@@ -229,7 +238,7 @@ def _msg_id(value: object, provider: str) -> str:
     text = str(value)
     if not text:
         raise ValueError("msg_id: must not be empty")
-    pattern, hint = _MSG_ID_RULES[provider]
+    pattern, hint = rule
     if not pattern.fullmatch(text):
         raise ValueError(f"msg_id: {hint}, got {echo(text)}")
     return text

@@ -1,11 +1,17 @@
-"""Gateway adapters, by name. An explicit registry: grep finds every call site."""
+"""Gateway adapters, bound by name to their entries in the gateway table (``config/gateways.py``).
+
+The binding is an explicit dict, ``ADAPTERS``, not a module path in the table looked up
+with importlib: grep finds each adapter's one registration, mypy checks each class against
+``Provider``, and ``config/`` names nothing of the worker. ``CEILINGS`` and ``BATCH`` are
+views of the table, read at each lookup, so an entry added to it is seen everywhere at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Set
 
-from config import Account
-from worker.providers.base import BatchProvider, MessageRef, Provider
+from config import GATEWAYS, Account
+from worker.providers.base import Adapter, BatchProvider, MessageRef, Provider
 from worker.providers.greenapi import GreenApi
 from worker.providers.http import Http
 from worker.providers.wamm import Wamm
@@ -19,16 +25,39 @@ ADAPTERS: Mapping[str, Callable[[Account, Http], Provider]] = {
     "greenapi": GreenApi,
 }
 
-#: the furthest state each gateway can report: WBizTool never says more than "sent"
-CEILINGS: Mapping[str, State] = {
-    "wamm": State.READ,
-    "wbiztool": State.SENT,
-    "greenapi": State.READ,
-}
 
+class _Ceilings(Mapping[str, State]):
+    """Provider name -> the furthest state it can report (its entry's ``ceiling``)."""
+
+    def __getitem__(self, name: str) -> State:
+        return State(GATEWAYS[name].ceiling)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(GATEWAYS)
+
+    def __len__(self) -> int:
+        return len(GATEWAYS)
+
+
+class _Batch(Set[str]):
+    """The names of the gateways with a batch method (``recent``)."""
+
+    def __contains__(self, name: object) -> bool:
+        gateway = GATEWAYS.get(name) if isinstance(name, str) else None
+        return gateway is not None and gateway.batch_method is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, gateway in GATEWAYS.items() if gateway.batch_method is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+#: the furthest state each gateway can report: WBizTool never says more than "sent"
+CEILINGS: Mapping[str, State] = _Ceilings()
 
 #: gateways with a batch method (``recent``): WAMM msg_get_last, GREEN-API lastOutgoingMessages
-BATCH: frozenset[str] = frozenset({"wamm", "greenapi"})
+BATCH: Set[str] = _Batch()
 
 
 def build(account: Account, http: Http) -> Provider:
@@ -44,4 +73,4 @@ def build(account: Account, http: Http) -> Provider:
     return adapter(account, http)
 
 
-__all__ = ["ADAPTERS", "BATCH", "CEILINGS", "BatchProvider", "Http", "MessageRef", "Provider", "build"]
+__all__ = ["ADAPTERS", "BATCH", "CEILINGS", "Adapter", "BatchProvider", "Http", "MessageRef", "Provider", "build"]

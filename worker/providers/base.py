@@ -1,10 +1,12 @@
-"""The small face every gateway adapter shows."""
+"""The small face every gateway adapter shows, and ``Adapter``, which reads the part of it
+the gateway's table entry (``config/gateways.py``) already says."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
+from config import GATEWAYS, Gateway
 from worker.states import Observation, State
 
 
@@ -22,8 +24,11 @@ class Provider(Protocol):
 
     #: registry name, e.g. "wamm"
     name: str
-    #: the furthest state this gateway can ever report
-    ceiling: State
+
+    @property
+    def ceiling(self) -> State:
+        """The furthest state this gateway can ever report."""
+        ...
 
     def method(self, ref: MessageRef) -> str:
         """The gateway method ``fetch`` calls for ``ref``: its rate-limit bucket."""
@@ -52,8 +57,10 @@ class Provider(Protocol):
 class BatchProvider(Provider, Protocol):
     """A gateway that can also list its recent outgoing messages in one request."""
 
-    #: the gateway method ``recent`` calls: its rate-limit bucket
-    batch_method: str
+    @property
+    def batch_method(self) -> str:
+        """The gateway method ``recent`` calls: its rate-limit bucket."""
+        ...
 
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:
         """(msg_id, observation) of outgoing messages sent in about the last ``window_s``.
@@ -61,6 +68,37 @@ class BatchProvider(Provider, Protocol):
         Raises the same errors as ``fetch``; an empty list is not an error.
         """
         ...
+
+
+class Adapter:
+    """What an adapter's table entry says, read from it at each use: an adapter subclasses
+    this, sets ``name`` to its entry's, and writes only its gateway's calls (``probe``,
+    ``fetch`` and, with a batch method, ``recent``)."""
+
+    #: the name of its entry in ``config.GATEWAYS``
+    name: str
+
+    @property
+    def gateway(self) -> Gateway:
+        return GATEWAYS[self.name]
+
+    @property
+    def ceiling(self) -> State:
+        return State(self.gateway.ceiling)
+
+    @property
+    def batch_method(self) -> str:
+        """The entry's batch method; a gateway without one has no such attribute."""
+        method = self.gateway.batch_method
+        if method is None:
+            raise AttributeError(f"{self.name} has no batch method")
+        return method
+
+    def method(self, ref: MessageRef) -> str:
+        """The entry's method for the message's kind; a kind it lists none for (the contract
+        lets none through) goes by its ``message`` method."""
+        methods = self.gateway.methods
+        return methods.get(ref.kind, methods["message"])
 
 
 def normalise(raw: str) -> str:

@@ -23,7 +23,7 @@ from worker.errors import (
     TransientError,
     UnexpectedAnswer,
 )
-from worker.providers.base import MessageRef, normalise, same_id
+from worker.providers.base import Adapter, MessageRef, normalise, same_id
 from worker.providers.http import Http, Reply
 from worker.states import Observation, State, rank
 
@@ -88,19 +88,13 @@ INSTANCE_STATES: Mapping[str, tuple[type[ProviderError] | None, str]] = {
 MAX_MINUTES = 1440
 
 
-class GreenApi:
+class GreenApi(Adapter):
     name = "greenapi"
-    ceiling = State.READ
 
     def __init__(self, account: Account, http: Http) -> None:
         self.base = f"{account.base_url}/waInstance{account.credentials['id_instance']}"
         self._token = quote(account.credentials["api_token_instance"], safe="")
         self.http = http
-
-    batch_method = "lastOutgoingMessages"
-
-    def method(self, ref: MessageRef) -> str:
-        return "getStatusStatistic" if ref.kind == "status_post" else "getMessage"
 
     def probe(self) -> str:
         """``getStateInstance``: the instance's state (REFERENCE §3.4), told apart as ready,

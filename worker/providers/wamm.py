@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from config import Account
 from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
-from worker.providers.base import MessageRef, normalise, same_id
+from worker.providers.base import Adapter, MessageRef, normalise, same_id
 from worker.providers.http import Http
 from worker.states import Observation, State
 
@@ -51,19 +51,13 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_COL = 100
 
 
-class Wamm:
+class Wamm(Adapter):
     name = "wamm"
-    ceiling = State.READ
 
     def __init__(self, account: Account, http: Http) -> None:
         self.base = f"{account.base_url}/api2"
         self._token = quote(account.credentials["token"], safe="")
         self.http = http
-
-    batch_method = "msg_get_last"
-
-    def method(self, ref: MessageRef) -> str:
-        return "msg_state"
 
     def probe(self) -> str:
         # No documented "who am I": ask for message 0; "msg not be" means the token works.

@@ -15,7 +15,7 @@ from typing import Any
 
 from config import Account
 from worker.errors import AccountError, MessageError, NotFound, ProviderError, TransientError, UnexpectedAnswer
-from worker.providers.base import MessageRef, normalise
+from worker.providers.base import Adapter, MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
 
@@ -43,18 +43,14 @@ REFUSALS: Mapping[str, type[ProviderError]] = {
 AUTH_ERROR = "auth error"
 
 
-class WbizTool:
+class WbizTool(Adapter):
     name = "wbiztool"
-    ceiling = State.SENT
 
     def __init__(self, account: Account, http: Http) -> None:
         self.base = f"{account.base_url}/api/v1"
         self._client_id = account.credentials["client_id"]
         self._api_key = account.credentials["api_key"]
         self.http = http
-
-    def method(self, ref: MessageRef) -> str:
-        return "message_status"
 
     def probe(self) -> str:
         """``POST /me/``: the documented credentials check (REFERENCE §2.4)."""

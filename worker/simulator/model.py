@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-PROVIDERS = ("wamm", "wbiztool", "greenapi")
+from config.gateways import GATEWAYS
 
-#: what a message shows before the first step of its life
-PENDING: dict[str, Any] = {"wamm": "sending", "wbiztool": 0, "greenapi": "pending"}
+#: the gateways simulated: every one of the gateway table (a module each in `gateways/`)
+PROVIDERS = tuple(GATEWAYS)
 
 #: one life step: (seconds after creation, provider's raw value)
 Life = tuple[tuple[float, Any], ...]
@@ -96,8 +96,9 @@ class Account:
 
 
 def normalize_id(provider: str, msg_id: str) -> str:
-    """WAMM and WBizTool ids are integers: "007" and "7" name the same message."""
-    if provider != "greenapi" and msg_id.isascii() and msg_id.isdigit():
+    """Where the gateway numbers its messages (WAMM, WBizTool), "007" and "7" name the same one."""
+    gateway = GATEWAYS.get(provider)
+    if (gateway is None or gateway.integer_ids) and msg_id.isascii() and msg_id.isdigit():
         return str(int(msg_id))
     return msg_id
 

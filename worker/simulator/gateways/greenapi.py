@@ -18,13 +18,15 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
-from ..model import PENDING, Account, Message, Registry, reached
+from ..model import Account, Message, Registry, reached
 from ..policy import Config
 from ..wire import Request, Response, json_response, text_response
 from .base import Call, is_integer
 
 PREFIX = "waInstance"
 NOT_JOURNALLED = frozenset({"failed"})
+#: what a message shows before the first step of its life
+PENDING = "pending"
 DEFAULT_MINUTES = "1440"
 #: methods whose call names a chat: the ones a used-up correspondents quota refuses
 CHAT_METHODS = frozenset({"getMessage"})
@@ -204,7 +206,7 @@ def get_state_instance(account: Account, request: Request, now: float) -> Respon
 
 
 def _journal_state(msg: Message, now: float) -> tuple[Any, float]:
-    return msg.state(now, PENDING["greenapi"], NOT_JOURNALLED)
+    return msg.state(now, PENDING, NOT_JOURNALLED)
 
 
 def _journal_entry(msg: Message, state: Any, timestamp_s: float) -> dict[str, Any]:

@@ -12,13 +12,15 @@ from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote
 
-from ..model import PENDING, Account, Message, Registry
+from ..model import Account, Message, Registry
 from ..policy import Config
 from ..wire import Request, Response, json_response
 from .base import NOT_FOUND, Call, is_integer
 
 #: the query parameter a method takes when its argument is not a path segment
 QUERY_ARG = {"msg_state": "msg_id", "msg_get_last": "col"}
+#: what a message shows before the first step of its life
+PENDING = "sending"
 MAX_COL = 100
 
 #: Assumption: WAMM documents no request-rate limit nor its answer; we use HTTP 429 with an
@@ -70,7 +72,7 @@ def msg_state(
     msg = registry.find("wamm", token, msg_id, now)
     if msg is None:
         return MSG_NOT_BE
-    state, _ = msg.state(now, PENDING["wamm"])
+    state, _ = msg.state(now, PENDING)
     # msg_id comes back as a string here although msg_to returns it as an integer
     data = {"msg_id": msg.msg_id, "phone": msg.phone, "state": state}
     return json_response(200, {"err": 0, "msg_data": data})
@@ -100,7 +102,7 @@ def msg_get_last(
 
 
 def _item(msg: Message, now: float) -> dict[str, Any]:
-    state, since_s = msg.state(now, PENDING["wamm"])
+    state, since_s = msg.state(now, PENDING)
     return {
         "msg_id": msg.msg_id,
         "from_me": "1",

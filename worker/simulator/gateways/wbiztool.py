@@ -14,13 +14,15 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..model import PENDING, Account, Life, Message, Registry
+from ..model import Account, Life, Message, Registry
 from ..policy import REFUSALS, Config
 from ..wire import Request, Response, html_page, json_response
 from .base import NOT_FOUND, Call, is_integer
 
 #: `status` code -> `status_text` (seed 002)
 STATUS_TEXT = {0: "Pending", 1: "Sent", 2: "Failed", 3: "Cancelled", 4: "Expired"}
+#: what a message shows before the first step of its life
+PENDING = 0
 FAILED = 2
 SENT = 1
 #: a message `/send_msg/` accepts is Pending, then Sent a second later (the simulator's choice)
@@ -101,7 +103,7 @@ def message_status(registry: Registry, config: Config, msg_id: str, fields: dict
     msg = registry.find("wbiztool", fields["api_key"], msg_id, now)
     if msg is None:
         return UNKNOWN_ID
-    code, _ = msg.state(now, PENDING["wbiztool"])
+    code, _ = msg.state(now, PENDING)
     body = {"status": code, "status_text": STATUS_TEXT.get(code, ""), "message": "connected"}
     if code == FAILED:
         body["error"] = msg.error
