@@ -3,13 +3,13 @@
 A check, a batch sync and the request counters all read an exception through
 ``disposition_of``; each then does what its disposition says for it:
 
-    exception          disposition  check                      batch sync      counted as
-    RateLimited        THROTTLED    cool down, defer           skip            throttled
-    AccountError       ACCOUNT      pause, defer               skip            account
-    MessageError       MESSAGE      back off (not-found grace)  error          message
-    UnexpectedAnswer   UNEXPECTED   back off                   error           unexpected
-    other ProviderError TRANSIENT   retried in place, back off  error          transient
-    anything else      UNFORESEEN   back off, logged where      error          unexpected
+    exception            disposition  a check                        a batch sync  counted as
+    RateLimited          THROTTLED    cool the credential, defer     skipped       throttled
+    AccountError         ACCOUNT      pause the account, defer       skipped       account
+    MessageError         MESSAGE      back off (the not-found grace) error         message
+    UnexpectedAnswer     UNEXPECTED   back off                       error         unexpected
+    other ProviderError  TRANSIENT    retry in place, then back off  error         transient
+    anything else        UNFORESEEN   back off, logged with where    error         unexpected
 
 Only TRANSIENT is retried in place: a 429 must not be, and an answer the adapter does not
 know, or an exception nobody foresaw, would come back the same a moment later.
