@@ -21,7 +21,8 @@ from bench.procs import Deployment, delete_prefix, redis_client
 from config import PollPolicy, Settings
 from config.celery import CHECK_QUEUE
 from worker.keys import Keys
-from worker.runtime import CheckOrder, Engine
+from worker.messages import TaskCall
+from worker.runtime import Engine
 from worker.store import Store
 
 LEASE_S = Settings().lease_s
@@ -77,24 +78,21 @@ def measure_dispatch(workdir: Path, namespace: str, total: int) -> ClaimFigure:
     deployment = Deployment(workdir, namespace)
     engine = Engine.from_settings(deployment.settings, deployment.redis)
     producer_app = deployment.producer
-    lease_s = engine.settings.lease_s
 
-    def enqueue(orders: list[CheckOrder]) -> None:
-        """As ``tasks.tracking.dispatch_task`` does (a countdown only for a planned start)."""
+    def send(calls: list[TaskCall]) -> None:
+        """As ``tasks.tracking.dispatch_task`` does."""
         with producer_app.producer_or_acquire() as producer:
-            for order in orders:
-                countdown = order.start_s if order.start_s > 0.001 else None
-                tracker = order.trackers[0] if len(order.trackers) == 1 else order.trackers
-                kwargs = {"slot": order.slot_us} if order.slot_us else {}
+            for call in calls:
                 producer_app.send_task(
-                    "statuswatch.check", (tracker,), kwargs, producer=producer, countdown=countdown, expires=lease_s
-                )
+                    "statuswatch.check", call.args, call.kwargs, producer=producer, countdown=call.countdown,
+                    expires=call.expires,
+                )  # fmt: skip
 
     try:
         fill_due(engine.store, total)
         claimed, started = 0, time.perf_counter()
         while claimed < total:
-            got = engine.dispatch(enqueue)
+            got = engine.dispatch(send)
             if not got:
                 break
             claimed += got

@@ -14,6 +14,7 @@ from celery import Celery, signals
 from config import load_settings
 from config.celery import celery_settings
 from worker.broker import reuse_publish_clients, survive_closed_connections
+from worker.connections import eviction_policy
 from worker.flower_guard import guard_flower_command
 from worker.malloc import cap_arenas
 from worker.redact import install_log_redaction
@@ -41,9 +42,9 @@ def _check_redis(**_: Any) -> None:
     """Warn loudly when the store could lose trackers to eviction, or producers' requests wait
     on a queue no statuswatch worker reads (housekeeping looks again every period)."""
     engine = get_engine()
-    engine.look_for_misrouted()
+    engine.upkeep.look_for_misrouted()
     try:
-        policy = engine.store.redis.config_get("maxmemory-policy").get("maxmemory-policy", "")
+        policy = eviction_policy(engine.store.redis)
     except Exception as exc:  # CONFIG may be disabled on managed Redis
         log.info("could not read Redis maxmemory-policy (%s)", type(exc).__name__)
         return

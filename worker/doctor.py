@@ -89,7 +89,7 @@ def _accounts(settings: Settings) -> Iterator[Verdict]:
 
 
 def _store(settings: Settings) -> Iterator[Verdict]:
-    from worker.runtime import redis_client
+    from worker.connections import redis_client
 
     client = redis_client(settings.redis_url)
     try:

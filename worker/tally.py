@@ -5,9 +5,10 @@ applies its result or defers it, so the fleet's counters in Redis cost no extra 
 and agree with what the gateway saw. ``worker.metrics`` turns them into Prometheus metrics.
 
 Fields of the stats hash written here:
-  requests:<provider>:<method>:<result>   result: ok, transient, throttled, account, message,
-                                          unexpected (an answer the adapter does not know, or
-                                          the request raised something else)
+  requests:<provider>:<method>:<result>   result: ok, or what the failure meant
+                                          (``worker.disposition``): transient, throttled,
+                                          account, message, unexpected (an answer the adapter
+                                          does not know, or the request raised something else)
   latency:<provider>:<i>                  requests whose latency fell in LATENCY_BUCKETS_S[i]
                                           (i == len(LATENCY_BUCKETS_S): above the last bound)
   latency_us:<provider>                   sum of latencies, µs
@@ -19,25 +20,8 @@ import bisect
 from collections import Counter
 from collections.abc import Mapping
 
-from worker.errors import AccountError, MessageError, ProviderError, RateLimited, UnexpectedAnswer
-
 #: upper bounds of the provider latency histogram, seconds
 LATENCY_BUCKETS_S: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-def result_of(exc: BaseException | None) -> str:
-    """The request outcome label of a gateway call that raised ``exc`` (None: it answered)."""
-    if exc is None:
-        return "ok"
-    if isinstance(exc, RateLimited):
-        return "throttled"
-    if isinstance(exc, AccountError):
-        return "account"
-    if isinstance(exc, MessageError):
-        return "message"
-    if isinstance(exc, UnexpectedAnswer) or not isinstance(exc, ProviderError):
-        return "unexpected"
-    return "transient"
 
 
 class Tally:

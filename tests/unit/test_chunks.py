@@ -15,8 +15,11 @@ import tenacity
 
 from config import load_settings
 from tasks import tracking
+from worker.dispatch import Dispatcher
 from worker.errors import TransientError
-from worker.runtime import CHUNK_MAX, GANG_MAX, GANG_WINDOW_S, PROBE_CHECKS, CheckOrder, Engine, chunk_size, gangs
+from worker.planner import CHUNK_MAX, GANG_MAX, GANG_WINDOW_S, PROBE_CHECKS, CheckOrder, chunk_size, gangs
+from worker.results import Deferred, Requeue
+from worker.runtime import Engine
 from worker.states import Observation, State
 from worker.tally import Tally
 
@@ -32,13 +35,13 @@ def dispatched(e: Engine, n: int) -> list[CheckOrder]:
     for i in range(n):
         e.track({"provider": "wamm", "account": "shop", "msg_id": str(i)})
     out: list[CheckOrder] = []
-    e.dispatch(out.extend)
+    e.dispatcher.dispatch(out.extend)
     return out
 
 
 def test_an_unmeasured_gateway_gets_a_few_single_checks_first(tmp_path: Path) -> None:
     e = engine(tmp_path, "100000/s")
-    assert e.latency_s("wamm") is None
+    assert e.dispatcher.latency_s("wamm") is None
     assert [len(o.trackers) for o in dispatched(e, PROBE_CHECKS + 5)] == [1] * PROBE_CHECKS
 
 
@@ -49,7 +52,7 @@ def test_a_fast_gateway_under_a_loose_limit_gets_chunks(tmp_path: Path) -> None:
     tally.record("msg_state", "ok", 0.001)
     tally.record("msg_state", "ok", 0.001)
     e.store.add_counts(tally.take())
-    assert e.latency_s("wamm") == 0.001
+    assert e.dispatcher.latency_s("wamm") == 0.001
     out = dispatched(e, 25)
     assert [len(o.trackers) for o in out] == [CHUNK_MAX, CHUNK_MAX, 5]
     assert sorted(t for o in out for t in o.trackers) == sorted(f"wamm:shop:{i}" for i in range(25))
@@ -60,7 +63,7 @@ def test_a_slow_gateway_or_a_tight_limit_gets_one_check_per_task(tmp_path: Path)
     assert chunk_size(0.001, 0.05) == 1  # 20/s: each check keeps to its own slot
     assert chunk_size(None, 0.00001) == 1
     tight = engine(tmp_path, "20/s")
-    tight._latency_s["wamm"] = 0.001
+    tight.gateways.note_latency("wamm", 0.001)  # this process saw it answer in 1 ms
     assert [len(o.trackers) for o in dispatched(tight, 5)] == [1] * 5
 
 
@@ -101,16 +104,16 @@ def now_us(e: Engine) -> int:
 def test_a_denied_retry_is_re_sent_and_a_denied_planned_check_goes_back_on_its_schedule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("worker.runtime.wait_jitter", lambda **_: tenacity.wait_none())  # retry at once
+    monkeypatch.setattr("worker.fetch.wait_jitter", lambda **_: tenacity.wait_none())  # retry at once
     e = engine(tmp_path, "20/s")
     e.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
-    account = e.account("shop", "wamm")
+    account = e.gateways.account("shop", "wamm")
     assert account is not None
-    gateway = e._providers["shop"] = FlakyGateway()  # type: ignore[assignment]
+    gateway = e.gateways._providers["shop"] = FlakyGateway()  # type: ignore[assignment]
     # The first attempt goes in its slot and fails; the retry (unplanned) is denied by the
     # grid for half an interval: its task is re-sent with that countdown.
-    retried = e.check("wamm:shop:1", slot_us=now_us(e))
-    assert gateway.calls == 1 and retried["requeue_s"] > 0 and retried["requeued"] == 1
+    retried = e.checker.check("wamm:shop:1", slot_us=now_us(e))
+    assert isinstance(retried, Requeue) and gateway.calls == 1 and retried.after_s > 0 and retried.requeued == 1
     # A planned check denied in its slot by a few ms (the log is full for 10 ms more) is not
     # re-sent into the next slot, which belongs to another planned check: it is deferred.
     (bucket,) = e.limiter.buckets(account, "msg_state")
@@ -118,19 +121,20 @@ def test_a_denied_retry_is_re_sent_and_a_denied_planned_check_goes_back_on_its_s
     window_us = round(20 * e.limiter.spacing_s(20) * 1e6)
     full = [str(now_us(e) - window_us + 10_000)] * 20
     e.limiter.redis.lpush(e.limiter.keys.grants(account.credential_key, bucket), *full)
-    deferred = e.check("wamm:shop:1", slot_us=now_us(e))
-    assert gateway.calls == 1 and "requeue_s" not in deferred
-    assert deferred["reason"] == "rate" and 0 < deferred["deferred_s"] <= 0.011
+    deferred = e.checker.check("wamm:shop:1", slot_us=now_us(e))
+    assert isinstance(deferred, Deferred) and gateway.calls == 1
+    assert deferred.reason == "rate" and 0 < deferred.deferred_s <= 0.011
     # the same denial for an unplanned attempt: re-sent with that countdown
-    assert 0 < e.check("wamm:shop:1")["requeue_s"] <= 0.011
+    again = e.checker.check("wamm:shop:1")
+    assert isinstance(again, Requeue) and 0 < again.after_s <= 0.011
     # A planned check that came before its own slot (0.3 of an interval past what EARLY
     # lets through), the window having room: re-sent with that countdown, keeping its slot.
     e.limiter.redis.delete(e.limiter.keys.grants(account.credential_key, bucket))
     interval_us = math.ceil(e.limiter.spacing_s(20) * 1e6)
     slot = now_us(e) + interval_us * 8 // 10
-    early = e.check("wamm:shop:1", slot_us=slot)
-    assert gateway.calls == 1 and 0 < early["requeue_s"] <= 0.3 * interval_us / 1e6 + 0.002
-    assert early["slot_us"] == slot
+    early = e.checker.check("wamm:shop:1", slot_us=slot)
+    assert isinstance(early, Requeue) and gateway.calls == 1 and 0 < early.after_s <= 0.3 * interval_us / 1e6 + 0.002
+    assert early.slot_us == slot
 
 
 # -- gangs: single planned checks of different credentials, due together, in one task ---------
@@ -185,7 +189,7 @@ def test_the_dispatcher_gangs_the_same_slot_of_every_credential(tmp_path: Path) 
         for i in range(4):
             e.track({"provider": "wamm", "account": name, "msg_id": str(i)})
     out: list[CheckOrder] = []
-    e.dispatch(out.extend)
+    e.dispatcher.dispatch(out.extend)
     # three idle credentials: their plans start together, slot i of each in one gang
     assert len(out) == 4
     for gang in out:
@@ -217,7 +221,7 @@ def test_a_gang_runs_its_checks_side_by_side_each_in_its_slot(tmp_path: Path, mo
     barrier = threading.Barrier(len(names), timeout=5)
     for name in names:
         e.track({"provider": "wamm", "account": name, "msg_id": "1"})
-        e._providers[name] = MeetingGateway(barrier)  # type: ignore[assignment]
+        e.gateways._providers[name] = MeetingGateway(barrier)  # type: ignore[assignment]
     start = now_us(e)
     slots = [start, start + 15_000, start + 30_000]
     result = tracking.check_task([f"wamm:{n}:1" for n in names], slots=slots)
@@ -225,7 +229,7 @@ def test_a_gang_runs_its_checks_side_by_side_each_in_its_slot(tmp_path: Path, mo
     assert result == {"checked": 3, "settled": 3, "requeued": 0}
     grants = []
     for name in names:
-        account = e.account(name, "wamm")
+        account = e.gateways.account(name, "wamm")
         assert account is not None
         (bucket,) = e.limiter.buckets(account, "msg_state")
         grants.append(int(e.store.redis.lindex(e.limiter.keys.grants(account.credential_key, bucket), 0)))
@@ -249,11 +253,11 @@ def test_the_batch_sync_is_planned_a_slot_after_the_checks_already_planned(
     e = engine(tmp_path, "20/s")
     orders = dispatched(e, 10)
     spacing_us = math.ceil(e.limiter.spacing_s(20) * 1e6)
-    start_s, slot_us = e.plan_sync("shop")
+    start_s, slot_us = e.batch_sync.plan("shop")
     # under a backlog every free slot is planned for a check: the sync takes the next one
     assert slot_us == orders[-1].slot_us + spacing_us
     assert start_s == pytest.approx(orders[-1].start_s + spacing_us / 1e6, abs=0.05)
-    assert e.plan_sync("nobody") == (0.0, 0)
+    assert e.batch_sync.plan("nobody") == (0.0, 0)
     # the fan-out sends each account's sync to start at its slot, carrying it
     sent: list[dict[str, object]] = []
     monkeypatch.setattr(tracking, "get_engine", lambda: e)
@@ -281,14 +285,15 @@ class QuietBatch:
 def test_a_sync_in_its_slot_goes_where_an_unplanned_one_is_turned_away(tmp_path: Path) -> None:
     e = engine(tmp_path, "20/s")
     e.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
-    account = e.account("shop", "wamm")
+    account = e.gateways.account("shop", "wamm")
     assert account is not None
-    e._providers["shop"] = QuietBatch()  # type: ignore[assignment]
+    e.gateways._providers["shop"] = QuietBatch()  # type: ignore[assignment]
     (bucket,) = e.limiter.buckets(account, "msg_get_last")
     # the grid is a second ahead (requests nobody planned took it), the log is empty
     e.limiter.redis.set(e.limiter.keys.rate(account.credential_key, bucket), str(now_us(e) + 1_000_000))
-    assert e.sync("shop") == {"account": "shop", "skipped": "rate"}
-    assert e.sync("shop", slot_us=now_us(e)) == {"account": "shop", "seen": 0, "applied": 0, "finished": 0}
+    assert e.batch_sync.sync("shop").summary() == {"account": "shop", "skipped": "rate"}
+    synced = e.batch_sync.sync("shop", slot_us=now_us(e))
+    assert synced.summary() == {"account": "shop", "seen": 0, "applied": 0, "finished": 0}
 
 
 def test_a_batch_method_with_a_limit_of_its_own_is_not_planned(tmp_path: Path) -> None:
@@ -300,23 +305,23 @@ def test_a_batch_method_with_a_limit_of_its_own_is_not_planned(tmp_path: Path) -
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
     e = Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
     # getMessage and lastOutgoingMessages have limits of their own: no slot to share
-    assert e.plan_sync("support") == (0.0, 0)
+    assert e.batch_sync.plan("support") == (0.0, 0)
 
 
 def test_what_was_claimed_goes_out_when_a_later_account_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     e = accounts_engine(tmp_path, ["shop", "billing"])
     for name in ("shop", "billing"):
         e.track({"provider": "wamm", "account": name, "msg_id": "1"})
-    original, calls = Engine._dispatch_group, []
+    original, calls = Dispatcher._dispatch_group, []
 
-    def second_fails(self: Engine, group: str, *args: Any) -> int:
+    def second_fails(self: Dispatcher, group: str, *args: Any) -> int:
         calls.append(group)
         if len(calls) == 2:
             raise ConnectionError("Redis went away")
         return original(self, group, *args)
 
-    monkeypatch.setattr(Engine, "_dispatch_group", second_fails)
+    monkeypatch.setattr(Dispatcher, "_dispatch_group", second_fails)
     out: list[CheckOrder] = []
     with pytest.raises(ConnectionError):
-        e.dispatch(out.extend)
+        e.dispatcher.dispatch(out.extend)
     assert [o.trackers for o in out] == [[f"{calls[0]}:1"]]

@@ -41,7 +41,7 @@ def make_engine(tmp_path: Path, namespace: str, real_redis: redis.Redis) -> Iter
 def claim_and_check(engine: Engine, msg_id: str = "1001") -> dict[str, object]:
     tid = f"wamm:shop:{msg_id}"
     assert engine.store.claim_due("wamm:shop", 10, 60) == [tid]
-    return engine.check(tid)
+    return engine.checker.check(tid).summary()
 
 
 @pytest.mark.parametrize("value", ["99999999999", "1e300"])
@@ -85,7 +85,7 @@ def test_an_unexpected_exception_in_a_check_backs_off_counted_and_redacted(make_
     again for ever."""
     with stub_server(lambda seen: (200, {"err": 0, "msg_data": {"state": "sent"}})) as gateway:
         engine = make_engine(gateway.url)
-        adapter = engine.provider(engine.accounts["shop"])  # type: ignore[index]
+        adapter = engine.gateways.provider(engine.accounts["shop"])  # type: ignore[index]
 
         def broken(ref: object) -> object:
             raise KeyError(f"no such field in an answer from .../msg_state/{TOKEN}/")
@@ -139,14 +139,14 @@ def test_a_huge_unmapped_state_is_kept_and_logged_cut(make_engine, caplog) -> No
     tracker = engine.store.get("wamm:shop:1001")
     assert len(tracker.raw_state) == 200
     assert max(len(r.getMessage()) for r in caplog.records) < 1000
-    assert all(len(raw) <= 200 for _, raw in engine._unmapped)
+    assert all(len(raw) <= 200 for _, raw in engine.answers.unmapped)
 
 
 def test_the_set_of_unmapped_states_is_bounded(make_engine) -> None:
     engine = make_engine("http://127.0.0.1:9")
     for i in range(5000):  # a gateway that answers a new raw state every time
-        engine._log_unmapped("wamm", f"brand-new-{i}")
-    assert len(engine._unmapped) <= 256
+        engine.answers.log_unmapped("wamm", f"brand-new-{i}")
+    assert len(engine.answers.unmapped) <= 256
 
 
 def test_an_answer_about_another_message_settles_nothing_and_is_counted(make_engine) -> None:
@@ -188,7 +188,7 @@ def test_a_delivered_tracker_survives_an_unknown_400_and_a_not_found(make_engine
         for _ in answers:
             engine.store.redis.zadd(engine.store.keys.due("greenapi:support"), {"BAE5A1": 0})  # due now
             if engine.store.claim_due("greenapi:support", 10, 60) == [tid]:  # [] once it has ended
-                results.append(engine.check(tid))
+                results.append(engine.checker.check(tid).summary())
     tracker = engine.store.get(tid)
     assert (tracker.state.value, tracker.outcome.value) == ("delivered", "active")
     assert "reason" not in tracker.fields and tracker.errors == 2

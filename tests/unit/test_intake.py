@@ -10,6 +10,7 @@ import fakeredis
 import pytest
 
 from config import load_settings
+from worker.results import Rejected
 from worker.runtime import Engine
 
 
@@ -39,7 +40,7 @@ def test_a_bad_request_is_recorded_with_its_reason(
     engine: Engine, args: tuple[Any, ...], kwargs: dict[str, Any], reason: str
 ) -> None:
     result = engine.track(kwargs, args, task_id="task-7")
-    assert result["accepted"] is False and reason in result["reason"]
+    assert isinstance(result, Rejected) and reason in result.reason
     [entry] = rejected(engine)
     assert entry["task"] == "track" and entry["task_id"] == "task-7" and reason in entry["reason"]
     assert len(entry["reason"]) <= 300 and len(entry["request"]) <= 1000
@@ -52,9 +53,9 @@ def test_an_unexpected_failure_while_validating_is_a_rejection_too(
     def boom(*_: object) -> None:
         raise RecursionError("maximum recursion depth exceeded, and this text is not kept")
 
-    monkeypatch.setattr("worker.runtime.parse_track_request", boom)
+    monkeypatch.setattr("worker.intake.parse_track_request", boom)
     result = engine.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
-    assert result == {"accepted": False, "reason": "invalid request (RecursionError)"}
+    assert result.summary() == {"accepted": False, "reason": "invalid request (RecursionError)"}
     assert rejected(engine)[0]["reason"] == "invalid request (RecursionError)"
 
 
@@ -69,7 +70,7 @@ def test_track_many_takes_each_item_on_its_own(engine: Engine) -> None:
     items: list[Any] = [{"provider": "wamm", "account": "shop", "msg_id": str(i)} for i in range(5)]
     items += [{"provider": "wamm", "account": "shop", "msg_id": "x"}, "not an object", items[0]]
     result = engine.track_many({"items": items}, task_id="bulk-1")
-    assert result == {"items": 8, "accepted": 6, "rejected": 2, "created": 5, "unchanged": 1}
+    assert result.summary() == {"items": 8, "accepted": 6, "rejected": 2, "created": 5, "unchanged": 1}
     assert sorted(e["task"] for e in rejected(engine)) == ["track_many[5]", "track_many[6]"]
     assert engine.store.active_counts() == {"wamm:shop": 5}
 
@@ -79,16 +80,19 @@ def test_track_many_takes_each_item_on_its_own(engine: Engine) -> None:
     [((), {"items": {"a": 1}}), ((), {"items": [{}] * 1001}), ((), {}), (([],), {}), ((), {"items": [], "x": 1})],
 )
 def test_a_malformed_bulk_is_one_rejection(engine: Engine, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    result = engine.track_many(kwargs, args)
-    assert (result["accepted"], result["rejected"]) == (0, 1)
+    result = engine.track_many(kwargs, args).summary()
+    assert (result["accepted"], result["rejected"]) == (0, 1) and result["reason"]
     assert [e["task"] for e in rejected(engine)] == ["track_many"]
 
 
 def test_untrack_cancels_and_says_what_it_found(engine: Engine) -> None:
     engine.track({"provider": "wamm", "account": "shop", "msg_id": "1"})
-    assert engine.untrack({"provider": "wamm", "account": "shop", "msg_id": "1"})["status"] == "cancelled"
-    assert engine.untrack({"provider": "wamm", "account": "shop", "msg_id": "1"})["status"] == "finished"
-    assert engine.untrack({"provider": "wamm", "account": "shop", "msg_id": "2"})["status"] == "gone"
-    assert engine.check("wamm:shop:1") == {"tracker": "wamm:shop:1", "skipped": "cancelled"}
-    assert engine.untrack({"provider": "wamm", "account": "shop"})["accepted"] is False
+    untrack = engine.untrack
+    assert untrack({"provider": "wamm", "account": "shop", "msg_id": "1"}).summary() == {
+        "tracker": "wamm:shop:1", "status": "cancelled", "outcome": "cancelled",
+    }  # fmt: skip
+    assert untrack({"provider": "wamm", "account": "shop", "msg_id": "1"}).summary()["status"] == "finished"
+    assert untrack({"provider": "wamm", "account": "shop", "msg_id": "2"}).summary()["status"] == "gone"
+    assert engine.checker.check("wamm:shop:1").summary() == {"tracker": "wamm:shop:1", "skipped": "cancelled"}
+    assert untrack({"provider": "wamm", "account": "shop"}).summary()["accepted"] is False
     assert rejected(engine)[0]["task"] == "untrack"

@@ -17,9 +17,10 @@ from config import GATEWAYS, Account, ConfigError, Gateway, Rate, load_settings
 from config.accounts import parse_accounts
 from tests.stub import Seen, Stub, stub_server
 from worker.keys import Keys
+from worker.planner import CheckOrder
 from worker.providers import ADAPTERS, Adapter, Http, MessageRef
 from worker.ratelimit import Limiter
-from worker.runtime import CheckOrder, Engine
+from worker.runtime import Engine
 from worker.states import Observation, Outcome, State
 from worker.tracking import parse_track_request
 
@@ -121,18 +122,19 @@ def test_the_engine_tracks_dispatches_and_checks_a_toy_message(toy: None, gatewa
     e = Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
 
     # requests are checked by the entry's id rule
-    refused = e.track({"provider": "toy", "account": "lab", "msg_id": "ABC"})
+    refused = e.track({"provider": "toy", "account": "lab", "msg_id": "ABC"}).summary()
     assert refused["accepted"] is False and "a toy msg_id is a few small letters" in refused["reason"]
-    assert e.track({"provider": "toy", "account": "lab", "msg_id": "abc"})["tracker"] == "toy:lab:abc"
+    assert e.track({"provider": "toy", "account": "lab", "msg_id": "abc"}).summary()["tracker"] == "toy:lab:abc"
 
     # the dispatcher plans at the entry's limit of the entry's check method
-    lab = e.account("lab", "toy")
-    assert lab is not None and e.check_method(lab) == "status" and e.check_rate(lab) == 7
+    lab = e.gateways.account("lab", "toy")
+    assert lab is not None and e.gateways.check_method(lab) == "status"
+    assert e.limiter.rate_per_s(lab, "status") == 7
     orders: list[CheckOrder] = []
-    assert e.dispatch(orders.extend) == 1 and [o.trackers for o in orders] == [["toy:lab:abc"]]
+    assert e.dispatcher.dispatch(orders.extend) == 1 and [o.trackers for o in orders] == [["toy:lab:abc"]]
 
     # the check asks the gateway and settles at the entry's ceiling (the request wanted "read")
-    result = e.check("toy:lab:abc")
+    result = e.checker.check("toy:lab:abc").summary()
     assert (result["state"], result["outcome"]) == ("delivered", "settled")
     tracker = e.store.get("toy:lab:abc")
     assert tracker is not None and (tracker.state, tracker.outcome) == (State.DELIVERED, Outcome.SETTLED)
@@ -140,7 +142,7 @@ def test_the_engine_tracks_dispatches_and_checks_a_toy_message(toy: None, gatewa
     assert e.store.stats()["requests:toy:status:ok"] == 1
 
     # no batch method: no sync
-    assert e.sync_targets() == [] and "skipped" in e.sync("lab")
+    assert e.batch_sync.targets() == [] and "skipped" in e.batch_sync.sync("lab").summary()
 
 
 def test_the_producer_client_keeps_its_own_copy(toy: None) -> None:

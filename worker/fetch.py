@@ -1,0 +1,80 @@
+"""One gateway call under the fleet's rate limit: a limiter token for each attempt, a few
+quick retries of transient errors, every request counted, latency noted. A denial is
+raised, never waited for."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import wait_random_exponential as wait_jitter
+
+from config import Account
+from worker.disposition import disposition_of
+from worker.gateways import Gateways
+from worker.ratelimit import Decision, Limiter
+from worker.tally import Tally
+
+#: attempts at one gateway request for transient errors, and their total time budget
+RETRY_ATTEMPTS = 3
+RETRY_BUDGET_S = 1.0
+
+T = TypeVar("T")
+
+
+class Denied(Exception):
+    """The limiter said not now: the tracker goes back on its schedule, nobody waits."""
+
+    def __init__(self, decision: Decision, slot_us: int = 0) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+        #: the planned slot the denied attempt carried (0: none, or spent by an earlier attempt)
+        self.slot_us = slot_us
+
+
+def _retried_in_place(exc: BaseException) -> bool:
+    return disposition_of(exc).retried_in_place
+
+
+class Fetch:
+    def __init__(self, limiter: Limiter, gateways: Gateways, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.limiter = limiter
+        self.gateways = gateways
+        self.clock = clock
+
+    def __call__(self, account: Account, method: str, call: Callable[[], T], tally: Tally, slot_us: int = 0) -> T:
+        """``call()``, each attempt taking a limiter token first (the first attempt in its
+        planned slot ``slot_us``, if any); transient errors are retried a few times within
+        about a second. Every request made is recorded in ``tally``.
+
+        Raises:
+            Denied: the limiter turned an attempt away.
+            Exception: what the last attempt raised (``worker.disposition`` says what it means).
+        """
+        slots = [slot_us]
+
+        def attempt() -> T:
+            slot = slots.pop() if slots else 0  # a retry after a transient error was never planned
+            decision = self.limiter.acquire(account, method, slot)
+            if not decision.allowed:
+                raise Denied(decision, slot)
+            started = self.clock()
+            try:
+                answer = call()
+            except Exception as exc:
+                tally.record(method, disposition_of(exc).request_result, self.clock() - started)
+                raise
+            seconds = self.clock() - started
+            tally.record(method, "ok", seconds)
+            self.gateways.note_latency(account.provider, seconds)
+            return answer
+
+        retrying = Retrying(
+            retry=retry_if_exception(_retried_in_place),
+            stop=stop_after_attempt(RETRY_ATTEMPTS) | stop_after_delay(RETRY_BUDGET_S),
+            wait=wait_jitter(multiplier=0.05, max=0.4),
+            reraise=True,
+        )
+        return retrying(attempt)

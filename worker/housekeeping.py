@@ -1,0 +1,45 @@
+"""Periodic upkeep, idempotent: repair active counts from the schedules, drop accounts with
+nothing left to track, snapshot the fleet counters once per period, and look for
+statuswatch tasks on queues no statuswatch worker reads. Finished trackers need nothing:
+they expire by their own TTL."""
+
+from __future__ import annotations
+
+import logging
+
+from config import Settings
+from worker import misrouted
+from worker.redact import Redactor
+from worker.results import Upkeep
+from worker.store import Store
+
+log = logging.getLogger("statuswatch")
+
+
+class Housekeeping:
+    def __init__(self, settings: Settings, store: Store, redactor: Redactor) -> None:
+        self.settings = settings
+        self.store = store
+        self.redactor = redactor
+
+    def run(self) -> Upkeep:
+        """One pass (``statuswatch stats`` shows rates from the counters' snapshots)."""
+        pruned, repaired = self.store.prune()
+        if repaired:
+            log.warning("active counts of %s did not match their schedules; repaired", ", ".join(repaired[:10]))
+        entry = self.store.rollup(self.settings.housekeeping_every_s)
+        return Upkeep(len(pruned), len(repaired), entry, self.look_for_misrouted())
+
+    def look_for_misrouted(self) -> int | None:
+        """Count statuswatch tasks waiting on queues no statuswatch worker reads, say so in the
+        log and keep the count for the metrics; None when the broker could not be read."""
+        try:
+            findings = misrouted.find(self.settings)
+        except Exception as exc:  # a diagnostic: it must never stop housekeeping
+            reason = self.redactor(f"{type(exc).__name__}: {exc}")[:300]
+            log.warning("could not look for misrouted statuswatch tasks: %s", reason)
+            return None
+        for finding in findings:
+            log.error("misrouted: %s; the fix: %s", finding.describe(), misrouted.FIX)
+        self.store.set_misrouted({f.queue: f.count for f in findings})
+        return sum(f.count for f in findings)
