@@ -8,31 +8,43 @@ an event is emitted only for a real change. Scripts take ``now`` from Redis ``TI
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote
 
 from worker.keys import Keys, group_of, split_tracker_id
+from worker.scripts import (
+    CLAIM,
+    DEFER,
+    EXPIRE,
+    OBSERVE,
+    PRUNE,
+    REGISTER,
+    ROLLUP,
+    UNTRACK,
+    ClaimArgs,
+    ClaimKeys,
+    DeferArgs,
+    ExpireArgs,
+    ExpireKeys,
+    ObserveArgs,
+    PruneArgs,
+    PruneKeys,
+    RegisterArgs,
+    RollupArgs,
+    RollupKeys,
+    TrackerKeys,
+    UntrackArgs,
+    load_script,
+    ms,
+)
 from worker.states import Observation, Outcome, State
 from worker.tally import LATENCY_BUCKETS_S, encode
 from worker.text import clip
 from worker.tracking import TrackRequest
 
-
-class ScriptRunner(Protocol):
-    def __call__(self, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any: ...
-
-
-def load_script(redis: Any, name: str) -> ScriptRunner:
-    """Register ``worker/lua/<name>.lua`` (after the shared prelude) with the client."""
-    lua = resources.files("worker") / "lua"
-    prelude = (lua / "_states.lua").read_text(encoding="utf-8")
-    body = (lua / f"{name}.lua").read_text(encoding="utf-8")
-    script: ScriptRunner = redis.register_script(prelude + "\n" + body)
-    return script
+__all__ = ["Store", "load_script"]
 
 
 #: rollup entries kept: a day of one-minute snapshots
@@ -119,21 +131,23 @@ class Store:
     def __init__(self, redis: Any, keys: Keys, retention_s: float, events_maxlen: int = 100_000) -> None:
         self.redis = redis
         self.keys = keys
-        self.retention_ms = _ms(retention_s)
+        self.retention_ms = ms(retention_s)
         self.events_maxlen = events_maxlen
-        self._register = load_script(redis, "register")
-        self._untrack = load_script(redis, "untrack")
-        self._claim = load_script(redis, "claim")
-        self._observe = load_script(redis, "observe")
-        self._defer = load_script(redis, "defer")
-        self._expire = load_script(redis, "expire")
-        self._prune = load_script(redis, "prune")
-        self._rollup = load_script(redis, "rollup")
+        self._register = REGISTER.load(redis)
+        self._untrack = UNTRACK.load(redis)
+        self._claim = CLAIM.load(redis)
+        self._observe = OBSERVE.load(redis)
+        self._defer = DEFER.load(redis)
+        self._expire = EXPIRE.load(redis)
+        self._prune = PRUNE.load(redis)
+        self._rollup = ROLLUP.load(redis)
 
-    def _tracker_keys(self, tracker_id: str) -> list[str]:
-        k = self.keys
-        group = group_of(tracker_id)
-        return [k.tracker(tracker_id), k.due(group), k.active, k.events, k.stats, k.inflight(group)]
+    def _tracker_keys(self, tracker_id: str) -> TrackerKeys:
+        k, group = self.keys, group_of(tracker_id)
+        return TrackerKeys(
+            tracker=k.tracker(tracker_id), due=k.due(group), active=k.active, events=k.events, stats=k.stats,
+            inflight=k.inflight(group),
+        )  # fmt: skip
 
     def register(self, tracker_id: str, request: TrackRequest, ceiling: State, first_delay_s: float) -> Registered:
         """Start tracking (idempotent); an active tracker takes the new target and the later
@@ -146,19 +160,20 @@ class Store:
             for tracker_id, request, ceiling, first_delay_s in items:
                 if request.expires_in_s is None:
                     raise ValueError("expires_in: the worker sets the default before registering")
-                pairs = [item for kv in request.stored_fields().items() for item in kv]
-                args = [
-                    tracker_id, request.until, _ms(request.expires_in_s), _ms(first_delay_s),
-                    ceiling.value, self.retention_ms, self.events_maxlen, *pairs,
-                ]  # fmt: skip
+                args = RegisterArgs(
+                    tracker_id=tracker_id, until=request.until, expires_in_ms=ms(request.expires_in_s),
+                    first_delay_ms=ms(first_delay_s), ceiling=ceiling.value, retention_ms=self.retention_ms,
+                    events_maxlen=self.events_maxlen,
+                    fields=tuple(item for kv in request.stored_fields().items() for item in kv),
+                )  # fmt: skip
                 self._register(self._tracker_keys(tracker_id), args, client=pipe)
             rows = pipe.execute()
         return [Registered(status, Outcome(outcome)) for status, outcome in rows]
 
     def untrack(self, tracker_id: str) -> Registered:
         """End an active tracker as cancelled (one event); ``gone`` or ``finished`` otherwise."""
-        keys, args = self._tracker_keys(tracker_id), [tracker_id, self.retention_ms, self.events_maxlen]
-        status, outcome = self._untrack(keys, args)
+        args = UntrackArgs(tracker_id=tracker_id, retention_ms=self.retention_ms, events_maxlen=self.events_maxlen)
+        status, outcome = self._untrack(self._tracker_keys(tracker_id), args)
         return Registered(status, Outcome(outcome) if outcome else Outcome.ACTIVE)
 
     def claim_due(self, group: str, limit: int, lease_s: float, max_inflight: int | None = None) -> list[str]:
@@ -166,8 +181,10 @@ class Store:
         after ``lease_s`` unless a check observes it first. With ``max_inflight``, no more than
         that many of the account's claims may wait for their check at once. A claimed tracker
         past its deadline ends here as timed_out and is not returned."""
-        cap = -1 if max_inflight is None else max_inflight
-        members = self._claim([self.keys.due(group), self.keys.inflight(group)], [limit, _ms(lease_s), cap])
+        members = self._claim(
+            ClaimKeys(due=self.keys.due(group), inflight=self.keys.inflight(group)),
+            ClaimArgs(limit=limit, lease_ms=ms(lease_s), max_inflight=-1 if max_inflight is None else max_inflight),
+        )
         return self._to_check(group, [f"{group}:{msg_id}" for msg_id in members], lease_s)
 
     def _to_check(self, group: str, tracker_ids: list[str], lease_s: float) -> list[str]:
@@ -180,9 +197,15 @@ class Store:
             return tracker_ids
         k = self.keys
         dropped = self._expire(
-            [k.due(group), k.inflight(group), k.active, k.events, k.stats, *map(k.tracker, tracker_ids)],
-            [self.retention_ms, self.events_maxlen, _ms(lease_s), *tracker_ids],
-        )
+            ExpireKeys(
+                due=k.due(group), inflight=k.inflight(group), active=k.active, events=k.events, stats=k.stats,
+                trackers=tuple(map(k.tracker, tracker_ids)),
+            ),
+            ExpireArgs(
+                retention_ms=self.retention_ms, events_maxlen=self.events_maxlen, lease_ms=ms(lease_s),
+                tracker_ids=tuple(tracker_ids),
+            ),
+        )  # fmt: skip
         if not dropped:
             return tracker_ids
         gone = set(dropped)
@@ -192,10 +215,11 @@ class Store:
         """Put a tracker back on its schedule, unchecked, ``delay_s`` from now (capped by its
         deadline; past the deadline it ends as timed_out). Returns its outcome. ``counts``
         are added to the fleet counters in the same call."""
-        _, outcome = self._defer(
-            self._tracker_keys(tracker_id),
-            [tracker_id, _ms(delay_s), reason, self.retention_ms, self.events_maxlen, encode(counts or {})],
-        )
+        args = DeferArgs(
+            tracker_id=tracker_id, delay_ms=ms(delay_s), reason=reason, retention_ms=self.retention_ms,
+            events_maxlen=self.events_maxlen, counts=encode(counts or {}),
+        )  # fmt: skip
+        _, outcome = self._defer(self._tracker_keys(tracker_id), args)
         return str(outcome)
 
     def observe(
@@ -218,15 +242,14 @@ class Store:
         if obs and obs.detail:
             cut = {clip(str(k)): clip(str(v)) for k, v in obs.detail.items()}
             detail = json.dumps(cut, separators=(",", ":"))
-        status, state, previous, outcome, changed = self._observe(
-            self._tracker_keys(tracker_id),
-            [
-                tracker_id, obs.state.value if obs and obs.state else "", clip(obs.raw) if obs else "",
-                "1" if obs else "0", ceiling.value, _ms(next_delay_s), self.retention_ms,
-                self.events_maxlen, clip(error, MAX_ERROR_CHARS), "1" if not_found else "0",
-                _ms(not_found_grace_s), detail, encode(counts or {}),
-            ],
+        args = ObserveArgs(
+            tracker_id=tracker_id, observed=obs.state.value if obs and obs.state else "",
+            raw_state=clip(obs.raw) if obs else "", has_observation="1" if obs else "0", ceiling=ceiling.value,
+            next_delay_ms=ms(next_delay_s), retention_ms=self.retention_ms, events_maxlen=self.events_maxlen,
+            error=clip(error, MAX_ERROR_CHARS), not_found="1" if not_found else "0",
+            not_found_grace_ms=ms(not_found_grace_s), detail=detail, counts=encode(counts or {}),
         )  # fmt: skip
+        status, state, previous, outcome, changed = self._observe(self._tracker_keys(tracker_id), args)
         return Observed(
             status=status,
             state=State(state) if state else None,
@@ -305,14 +328,20 @@ class Store:
         """Repair each account's active count from its schedule, and forget accounts with no
         active tracker left (their count and in-flight set): (dropped, repaired)."""
         k = self.keys
-        done = {g: self._prune([k.active, k.due(g), k.inflight(g)], [g]) for g in self.redis.hkeys(k.active)}
+        done = {
+            g: self._prune(PruneKeys(active=k.active, due=k.due(g), inflight=k.inflight(g)), PruneArgs(group=g))
+            for g in self.redis.hkeys(k.active)
+        }
         return [g for g, r in done.items() if r == 1], [g for g, r in done.items() if r == 2]
 
     def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
         """Append a snapshot of the fleet counters to the rollup stream, once per period of
         the Redis clock however many callers ask; the new entry's id, or None."""
         k = self.keys
-        entry = self._rollup([k.stats, k.rollup, k.rollup_period], [_ms(period_s), maxlen])
+        entry = self._rollup(
+            RollupKeys(stats=k.stats, rollup=k.rollup, rollup_period=k.rollup_period),
+            RollupArgs(period_ms=ms(period_s), maxlen=maxlen),
+        )
         return str(entry) or None
 
     def rollups(self, count: int = 10) -> list[dict[str, str]]:
@@ -361,10 +390,6 @@ class Store:
 #: field (4 fields: task, task_id, reason, request), about 16 MB in all at worst
 REJECTED_MAXLEN = 10_000
 REJECT_FIELD_CHARS = 1000
-
-
-def _ms(seconds: float) -> int:
-    return max(0, math.ceil(seconds * 1000))
 
 
 def parse_history(text: str, created_at_ms: int) -> list[HistoryEntry]:
