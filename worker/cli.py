@@ -26,6 +26,7 @@ from typing import Any
 
 from config import ConfigError, load_settings
 from worker.embedded import EmbeddedRedisError
+from worker.fleet import Fleet
 from worker.keys import tracker_id
 from worker.states import TARGETS
 from worker.text import printable
@@ -156,6 +157,10 @@ def _engine() -> Any:
     return Engine.from_settings(load_settings())
 
 
+def _fleet(engine: Any) -> Fleet:
+    return Fleet(engine.store.redis, engine.store.keys)
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from tasks import track
 
@@ -200,30 +205,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    engine = _engine()
-    redis, stream = engine.store.redis, engine.store.keys.events
-    last = "$"
-    for eid, fields in reversed(redis.xrevrange(stream, count=args.count)):
-        _print_event(eid, fields, args.json)
-        last = eid
-    while args.follow:
-        for _, entries in redis.xread({stream: last}, block=1000, count=100) or []:
-            for eid, fields in entries:
-                _print_event(eid, fields, args.json)
-                last = eid
+    for event in _fleet(_engine()).tail_events(args.count, follow=args.follow):
+        _print_event(event, args.json)
     return 0
 
 
-def _print_event(eid: str, fields: dict[str, str], as_json: bool) -> None:
+def _print_event(event: dict[str, str], as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"id": eid, **fields}), flush=True)
+        print(json.dumps(event), flush=True)
         return
-    at = _when(int(fields["at"]) / 1000)
-    print(f"{at}  {fields['tracker']}  {fields['previous']} -> {fields['state']}  ({fields['outcome']})", flush=True)
+    at = _when(int(event["at"]) / 1000)
+    print(f"{at}  {event['tracker']}  {event['previous']} -> {event['state']}  ({event['outcome']})", flush=True)
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
-    for entry in _engine().store.rejected(args.count):
+    for entry in _fleet(_engine()).rejected(args.count):
         task = f"{entry.get('task', 'track')} {entry.get('task_id', '')}".strip()
         print(json.dumps(entry) if args.json else f"{entry['id']}  {task}  {entry['reason']}  {entry['request']}")
     return 0
@@ -231,16 +227,13 @@ def cmd_rejected(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     engine = _engine()
-    store = engine.store
-    oldest = store.oldest_due_ms()
-    now_s, now_us = store.redis.time()
-    lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
-    stats = {
-        "active": store.active_counts(),
-        "due": store.due_count(),
-        "dispatch_lag_s": round(lag_s, 3),
-        "counters": store.stats(),
-        "per_s": _rates(store.rollups(count=2), engine.settings.housekeeping_every_s),
+    fleet = _fleet(engine)
+    stats: dict[str, Any] = {
+        "active": fleet.active_counts(),
+        "due": fleet.due_count(),
+        "dispatch_lag_s": round(fleet.dispatch_lag_s(), 3),
+        "counters": fleet.stats(),
+        "per_s": _rates(fleet.rollups(count=2), engine.settings.housekeeping_every_s),
     }
     if args.json:
         print(json.dumps(stats))

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from worker.fleet import Fleet
 from worker.runtime import Engine
 from worker.tally import LATENCY_BUCKETS_S
 
@@ -34,10 +35,10 @@ class FleetCollector(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.fleet = Fleet(engine.store.redis, engine.store.keys)
 
     def collect(self) -> Iterator[Metric]:
-        store = self.engine.store
-        stats = store.stats()
+        stats = self.fleet.stats()
         active = GaugeMetricFamily(
             "statuswatch_trackers_active", "Trackers being tracked, by provider and current state.",
             labels=["provider", "state"],
@@ -111,7 +112,7 @@ class FleetCollector(Collector):
             "statuswatch_misrouted_tasks", "statuswatch tasks waiting on a queue no statuswatch worker reads "
             "(Celery's default 'celery' above all), as housekeeping last counted them.", labels=["queue"],
         )  # fmt: skip
-        for queue, count in sorted(self.engine.store.misrouted().items()):
+        for queue, count in sorted(self.fleet.misrouted().items()):
             family.add_metric([queue], count)
         return family
 
@@ -150,16 +151,13 @@ class FleetCollector(Collector):
         yield GaugeMetricFamily("statuswatch_accounts_paused", "Accounts paused now.", value=total)
 
     def _schedule(self) -> Iterator[Metric]:
-        store = self.engine.store
-        oldest = store.oldest_due_ms()
-        now_s, now_us = store.redis.time()  # the fleet's clock, as the schedules use it
-        lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
         yield GaugeMetricFamily(
             "statuswatch_dispatch_lag_seconds",
-            "Now minus the oldest next-check time on any schedule (0 when nothing is overdue).", value=lag_s,
-        )  # fmt: skip
+            "Now minus the oldest next-check time on any schedule (0 when nothing is overdue).",
+            value=self.fleet.dispatch_lag_s(),
+        )
         yield GaugeMetricFamily(
-            "statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=store.due_count()
+            "statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=self.fleet.due_count()
         )
 
 

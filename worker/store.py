@@ -1,27 +1,27 @@
-"""Tracker records, the due schedule, history and events, in Redis.
+"""Tracker records and the due schedules, in Redis: the tracker lifecycle.
 
-Every decision that reads and writes a tracker is one Lua script (``worker/lua/``), so
-any number of workers may check the same tracker at once: transitions are monotonic and
-an event is emitted only for a real change. Scripts take ``now`` from Redis ``TIME``.
+Every decision that reads and writes a tracker is one Lua script (``worker/lua/``, called
+through ``worker.scripts``), so any number of workers may check the same tracker at once:
+transitions are monotonic and an event is emitted only for a real change. Scripts take
+``now`` from Redis ``TIME``. The fleet-wide reads (counters, schedules, streams) are
+``worker.fleet``'s.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
-from worker.keys import Keys, group_of, split_tracker_id
+from worker.fleet import ROLLUP_MAXLEN, Fleet, Housekeeping
+from worker.keys import Keys, group_of
+from worker.records import Observed, Registered, Tracker, tracker_from_row
 from worker.scripts import (
     CLAIM,
     DEFER,
     EXPIRE,
     OBSERVE,
-    PRUNE,
     REGISTER,
-    ROLLUP,
     UNTRACK,
     ClaimArgs,
     ClaimKeys,
@@ -29,100 +29,25 @@ from worker.scripts import (
     ExpireArgs,
     ExpireKeys,
     ObserveArgs,
-    PruneArgs,
-    PruneKeys,
     RegisterArgs,
-    RollupArgs,
-    RollupKeys,
     TrackerKeys,
     UntrackArgs,
     load_script,
     ms,
 )
 from worker.states import Observation, Outcome, State
-from worker.tally import LATENCY_BUCKETS_S, encode
+from worker.tally import encode
 from worker.text import clip
 from worker.tracking import TrackRequest
 
-__all__ = ["Store", "load_script"]
+__all__ = ["Observed", "Registered", "Store", "Tracker", "load_script"]
 
-
-#: rollup entries kept: a day of one-minute snapshots
-ROLLUP_MAXLEN = 1440
 #: the longest error text a tracker keeps: our words around at most 200 of the gateway's
 MAX_ERROR_CHARS = 500
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    state: State
-    raw_state: str
-    at_ms: int
-
-
-@dataclass(frozen=True)
-class Tracker:
-    """One tracker as stored."""
-
-    id: str
-    state: State
-    raw_state: str
-    outcome: Outcome
-    until: State
-    expires_at_ms: int
-    created_at_ms: int
-    checks: int
-    errors: int
-    history: list[HistoryEntry]
-    fields: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def provider(self) -> str:
-        return split_tracker_id(self.id)[0]
-
-    @property
-    def account(self) -> str:
-        return split_tracker_id(self.id)[1]
-
-    @property
-    def msg_id(self) -> str:
-        return split_tracker_id(self.id)[2]
-
-    def as_json(self) -> dict[str, Any]:
-        """The ``statuswatch status --json`` record: times in epoch seconds."""
-        extra = {k: self.fields[k] for k in ("chat_id", "kind", "reason", "error") if self.fields.get(k)}
-        if self.fields.get("detail"):
-            extra["detail"] = json.loads(self.fields["detail"])
-        return {
-            "provider": self.provider, "account": self.account, "msg_id": self.msg_id,
-            "state": self.state.value, "raw_state": self.raw_state, "outcome": self.outcome.value,
-            "until": self.until.value, "expires_at": self.expires_at_ms / 1000,
-            "created_at": self.created_at_ms / 1000, "checks": self.checks,
-            "history": [
-                {"state": h.state.value, "raw_state": h.raw_state, "at": h.at_ms / 1000}
-                for h in self.history
-            ],
-            **extra,
-        }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Registered:
-    """What ``register`` did: ``created``, ``updated``, ``unchanged``, ``reopened`` or ``finished``."""
-
-    status: str
-    outcome: Outcome
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What ``observe`` did."""
-
-    status: str  #: "ok", "gone" (no such tracker) or "finished" (already ended)
-    state: State | None
-    previous: State | None
-    outcome: Outcome | None
-    changed: bool
+#: the rejected stream: at most about this many entries of at most this many characters a
+#: field (4 fields: task, task_id, reason, request), about 16 MB in all at worst
+REJECTED_MAXLEN = 10_000
+REJECT_FIELD_CHARS = 1000
 
 
 class Store:
@@ -139,8 +64,8 @@ class Store:
         self._observe = OBSERVE.load(redis)
         self._defer = DEFER.load(redis)
         self._expire = EXPIRE.load(redis)
-        self._prune = PRUNE.load(redis)
-        self._rollup = ROLLUP.load(redis)
+        self._fleet = Fleet(redis, keys)
+        self._housekeeping = Housekeeping(redis, keys)
 
     def _tracker_keys(self, tracker_id: str) -> TrackerKeys:
         k, group = self.keys, group_of(tracker_id)
@@ -268,7 +193,7 @@ class Store:
             for tid in ids:
                 pipe.hgetall(self.keys.tracker(tid))
             rows = pipe.execute()
-        return [_tracker(tid, row) if row else None for tid, row in zip(ids, rows, strict=True)]
+        return [tracker_from_row(tid, row) if row else None for tid, row in zip(ids, rows, strict=True)]
 
     def active_checks(self, tracker_ids: Iterable[str]) -> dict[str, int]:
         """Of these trackers, the active ones, with their number of checks so far."""
@@ -279,31 +204,6 @@ class Store:
             rows = pipe.execute()
         # no outcome field while active; no checks field: no such tracker
         return {tid: int(checks) for tid, (outcome, checks) in zip(ids, rows, strict=True) if checks and not outcome}
-
-    def groups(self) -> list[str]:
-        """``provider:account`` of every account with active trackers."""
-        return sorted(self.active_counts())
-
-    def due_count(self) -> int:
-        """Trackers on the schedule (every active one is)."""
-        groups = list(self.redis.hkeys(self.keys.active))
-        with self.redis.pipeline(transaction=False) as pipe:
-            for group in groups:
-                pipe.zcard(self.keys.due(group))
-            return sum(int(n) for n in pipe.execute())
-
-    def oldest_due_ms(self) -> float | None:
-        """The earliest next-check time on any schedule, epoch ms (for the dispatch lag)."""
-        groups = self.groups()
-        with self.redis.pipeline(transaction=False) as pipe:
-            for group in groups:
-                pipe.zrange(self.keys.due(group), 0, 0, withscores=True)
-            firsts = [row[0][1] for row in pipe.execute() if row]
-        return min(firsts) if firsts else None
-
-    def stats(self) -> dict[str, int]:
-        """Fleet counters: checks, deferrals by reason, 429s, pauses."""
-        return {k: int(v) for k, v in self.redis.hgetall(self.keys.stats).items()}
 
     def count(self, name: str, n: int = 1) -> None:
         self.redis.hincrby(self.keys.stats, name, n)
@@ -317,48 +217,9 @@ class Store:
                 pipe.hincrby(self.keys.stats, name, n)
             pipe.execute()
 
-    def average_latency_s(self, provider: str) -> float | None:
-        """Mean latency of every gateway request of ``provider`` counted so far, or None."""
-        fields = [f"latency_us:{provider}", *(f"latency:{provider}:{i}" for i in range(len(LATENCY_BUCKETS_S) + 1))]
-        total_us, *counts = self.redis.hmget(self.keys.stats, fields)
-        requests = sum(int(n) for n in counts if n)
-        return int(total_us) / 1e6 / requests if total_us and requests else None
-
-    def prune(self) -> tuple[list[str], list[str]]:
-        """Repair each account's active count from its schedule, and forget accounts with no
-        active tracker left (their count and in-flight set): (dropped, repaired)."""
-        k = self.keys
-        done = {
-            g: self._prune(PruneKeys(active=k.active, due=k.due(g), inflight=k.inflight(g)), PruneArgs(group=g))
-            for g in self.redis.hkeys(k.active)
-        }
-        return [g for g, r in done.items() if r == 1], [g for g, r in done.items() if r == 2]
-
-    def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
-        """Append a snapshot of the fleet counters to the rollup stream, once per period of
-        the Redis clock however many callers ask; the new entry's id, or None."""
-        k = self.keys
-        entry = self._rollup(
-            RollupKeys(stats=k.stats, rollup=k.rollup, rollup_period=k.rollup_period),
-            RollupArgs(period_ms=ms(period_s), maxlen=maxlen),
-        )
-        return str(entry) or None
-
-    def rollups(self, count: int = 10) -> list[dict[str, str]]:
-        """The newest rollup entries, newest first."""
-        return [{"id": eid, **fields} for eid, fields in self.redis.xrevrange(self.keys.rollup, count=count)]
-
-    def active_counts(self) -> dict[str, int]:
-        """Active trackers by ``provider:account``."""
-        return {k: int(v) for k, v in self.redis.hgetall(self.keys.active).items() if int(v)}
-
-    def events(self, count: int = 100, after: str = "-") -> list[dict[str, str]]:
-        """Oldest-first events after stream id ``after`` (exclusive unless "-")."""
-        start = after if after == "-" else f"({after}"
-        return [{"id": eid, **fields} for eid, fields in self.redis.xrange(self.keys.events, start, "+", count)]
-
     def reject(self, rejections: Sequence[Mapping[str, str]]) -> None:
-        """Record refused requests where an operator can list them (``statuswatch rejected``).
+        """Record refused requests where an operator can list them (``statuswatch rejected``,
+        ``Fleet.rejected``), and count them.
 
         Each entry is cut to REJECT_FIELD_CHARS per field and the stream to REJECTED_MAXLEN
         entries, so a flood of bad requests takes a bounded number of bytes.
@@ -370,49 +231,19 @@ class Store:
             pipe.hincrby(self.keys.stats, "rejected", len(rejections))
             pipe.execute()
 
+    # -- the engine's calls that moved to worker.fleet: one line each, until it calls there
+
+    def groups(self) -> list[str]:
+        return self._fleet.groups()
+
+    def average_latency_s(self, provider: str) -> float | None:
+        return self._fleet.average_latency_s(provider)
+
+    def prune(self) -> tuple[list[str], list[str]]:
+        return self._housekeeping.prune()
+
+    def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
+        return self._housekeeping.rollup(period_s, maxlen)
+
     def set_misrouted(self, counts: Mapping[str, int]) -> None:
-        """Replace the last count of statuswatch tasks waiting on queues nobody of ours reads."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.misrouted)
-            if counts:
-                pipe.hset(self.keys.misrouted, mapping=dict(counts))
-            pipe.execute()
-
-    def misrouted(self) -> dict[str, int]:
-        return {queue: int(n) for queue, n in self.redis.hgetall(self.keys.misrouted).items()}
-
-    def rejected(self, count: int = 100) -> list[dict[str, str]]:
-        """The newest refused requests, newest first."""
-        return [{"id": eid, **fields} for eid, fields in self.redis.xrevrange(self.keys.rejected, count=count)]
-
-
-#: the rejected stream: at most about this many entries of at most this many characters a
-#: field (4 fields: task, task_id, reason, request), about 16 MB in all at worst
-REJECTED_MAXLEN = 10_000
-REJECT_FIELD_CHARS = 1000
-
-
-def parse_history(text: str, created_at_ms: int) -> list[HistoryEntry]:
-    """``state|raw|ms since created;...`` (raw %-escaped) -> entries with absolute times."""
-    entries = []
-    for item in filter(None, text.split(";")):
-        state, raw, since_ms = item.split("|")
-        entries.append(HistoryEntry(State(state), unquote(raw), created_at_ms + int(since_ms)))
-    return entries
-
-
-def _tracker(tracker_id: str, row: Mapping[str, str]) -> Tracker:
-    history = parse_history(row.get("history", ""), int(row["created_at"]))
-    return Tracker(
-        id=tracker_id,
-        state=State(row["state"]),
-        raw_state=row.get("raw_state", ""),
-        outcome=Outcome(row.get("outcome", "active")),  # written only when the tracker ends
-        until=State(row["until"]),
-        expires_at_ms=int(row["expires_at"]),
-        created_at_ms=int(row["created_at"]),
-        checks=int(row.get("checks", 0)),
-        errors=int(row.get("errors", 0)),
-        history=history,
-        fields=row,
-    )
+        self._housekeeping.set_misrouted(counts)

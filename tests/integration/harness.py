@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REDIS_URL
+from worker.fleet import Fleet
 from worker.keys import tracker_id
 from worker.local import LocalStack
 
@@ -48,6 +49,7 @@ class Deployment(LocalStack):
         accounts.write_text(accounts_toml)
         super().__init__(tmp_path, deployment_env(namespace, accounts, **overrides))
         self.namespace = namespace
+        self.fleet = Fleet(self.redis, self.keys)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         super().stop(timeout_s)
@@ -81,7 +83,7 @@ class Deployment(LocalStack):
         self.wait_for(lambda: self.tracked() == count and self.all_finished(), timeout_s, f"{count} trackers finished")
 
     def all_finished(self) -> bool:
-        return not self.store.active_counts() and self.store.due_count() == 0
+        return not self.fleet.active_counts() and self.fleet.due_count() == 0
 
     def events_by_tracker(self) -> Mapping[str, list[dict[str, str]]]:
         grouped: dict[str, list[dict[str, str]]] = {}
