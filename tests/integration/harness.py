@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REDIS_URL
-from worker.fleet import Fleet
 from worker.keys import tracker_id
 from worker.local import LocalStack
 
@@ -49,7 +48,6 @@ class Deployment(LocalStack):
         accounts.write_text(accounts_toml)
         super().__init__(tmp_path, deployment_env(namespace, accounts, **overrides))
         self.namespace = namespace
-        self.fleet = Fleet(self.redis, self.keys)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         super().stop(timeout_s)
