@@ -11,7 +11,7 @@ import fakeredis
 import pytest
 import redis
 
-from worker.fleet import Fleet, Housekeeping
+from worker.fleet import Fleet, Maintenance
 from worker.keys import Keys
 from worker.store import Store
 
@@ -77,5 +77,5 @@ def fleet(store: Store) -> Fleet:
 
 
 @pytest.fixture
-def housekeeping(store: Store) -> Housekeeping:
-    return Housekeeping(store.redis, store.keys)
+def maintenance(store: Store) -> Maintenance:
+    return Maintenance(store.redis, store.keys)

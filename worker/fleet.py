@@ -1,7 +1,7 @@
 """The whole fleet's records in Redis, apart from trackers: counters, schedules, streams.
 
 ``Fleet`` reads them for operators (``statuswatch stats|events|rejected``, the metrics, the
-dispatcher's view of which accounts have work); ``Housekeeping`` holds the periodic
+dispatcher's view of which accounts have work); ``Maintenance`` holds the periodic
 upkeep's writes. The tracker scripts (``worker.store``) write the counters and streams that
 ``Fleet`` reads, in the same call as each tracker's change.
 """
@@ -100,7 +100,7 @@ class Fleet:
         return {queue: int(n) for queue, n in self.redis.hgetall(self.keys.misrouted).items()}
 
 
-class Housekeeping:
+class Maintenance:
     """The periodic upkeep's writes: active counts repaired, rollups, misrouted counts."""
 
     def __init__(self, redis: Any, keys: Keys) -> None:

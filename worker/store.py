@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from worker.fleet import ROLLUP_MAXLEN, Fleet, Housekeeping
+from worker.fleet import ROLLUP_MAXLEN, Fleet, Maintenance
 from worker.keys import Keys, group_of
 from worker.records import Observed, Registered, Tracker, tracker_from_row
 from worker.scripts import (
@@ -65,7 +65,7 @@ class Store:
         self._defer = DEFER.load(redis)
         self._expire = EXPIRE.load(redis)
         self._fleet = Fleet(redis, keys)
-        self._housekeeping = Housekeeping(redis, keys)
+        self._maintenance = Maintenance(redis, keys)
 
     def _tracker_keys(self, tracker_id: str) -> TrackerKeys:
         k, group = self.keys, group_of(tracker_id)
@@ -240,10 +240,10 @@ class Store:
         return self._fleet.average_latency_s(provider)
 
     def prune(self) -> tuple[list[str], list[str]]:
-        return self._housekeeping.prune()
+        return self._maintenance.prune()
 
     def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
-        return self._housekeeping.rollup(period_s, maxlen)
+        return self._maintenance.rollup(period_s, maxlen)
 
     def set_misrouted(self, counts: Mapping[str, int]) -> None:
-        self._housekeeping.set_misrouted(counts)
+        self._maintenance.set_misrouted(counts)

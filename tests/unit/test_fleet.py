@@ -1,4 +1,4 @@
-"""The fleet reader and housekeeping's writes, against the real Redis and fakeredis (with Lua)."""
+"""The fleet reader and the upkeep's writes (Maintenance), against the real Redis and fakeredis (with Lua)."""
 
 from __future__ import annotations
 
@@ -7,41 +7,39 @@ import time
 import pytest
 
 from tests.unit.test_store import TID, observe, request
-from worker.fleet import Fleet, Housekeeping
+from worker.fleet import Fleet, Maintenance
 from worker.states import State
 from worker.store import Store
 
 S, R = State.SENT, State.READ
 
 
-def test_prune_forgets_only_accounts_with_nothing_left(store: Store, fleet: Fleet, housekeeping: Housekeeping) -> None:
+def test_prune_forgets_only_accounts_with_nothing_left(store: Store, fleet: Fleet, maintenance: Maintenance) -> None:
     store.register(TID, request(), R, 0)
     store.register("wamm:other:1", request("1", account="other"), R, 0)
     observe(store, R, "viewed")  # shop's only tracker settles: its count drops to 0
     assert store.redis.hget(store.keys.active, "wamm:shop") == "0"
-    assert housekeeping.prune() == (["wamm:shop"], [])
+    assert maintenance.prune() == (["wamm:shop"], [])
     assert store.redis.hgetall(store.keys.active) == {"wamm:other": "1"}
-    assert housekeeping.prune() == ([], [])
+    assert maintenance.prune() == ([], [])
     assert fleet.groups() == ["wamm:other"]
 
 
-def test_prune_repairs_an_active_count_from_the_schedule(
-    store: Store, fleet: Fleet, housekeeping: Housekeeping
-) -> None:
+def test_prune_repairs_an_active_count_from_the_schedule(store: Store, fleet: Fleet, maintenance: Maintenance) -> None:
     for i in range(3):
         store.register(f"wamm:shop:{i}", request(str(i)), R, 0)
     store.redis.hincrby(store.keys.active, "wamm:shop", 5)  # drifted (a lost tracker hash, say)
-    assert housekeeping.prune() == ([], ["wamm:shop"])
+    assert maintenance.prune() == ([], ["wamm:shop"])
     assert fleet.active_counts() == {"wamm:shop": 3}
-    assert housekeeping.prune() == ([], [])
+    assert maintenance.prune() == ([], [])
 
 
 def test_rollup_writes_one_snapshot_per_period_however_many_ask(
-    store: Store, fleet: Fleet, housekeeping: Housekeeping
+    store: Store, fleet: Fleet, maintenance: Maintenance
 ) -> None:
     store.register(TID, request(), R, 0)
     observe(store, S, "sent")
-    entries = [housekeeping.rollup(3600) for _ in range(5)]
+    entries = [maintenance.rollup(3600) for _ in range(5)]
     written = [e for e in entries if e]
     assert len(written) == 1
     [snapshot] = fleet.rollups()
@@ -87,17 +85,17 @@ def test_following_events_misses_none_written_before_the_first_read(store: Store
     assert next(following)["outcome"] == "settled"
 
 
-def test_misrouted_counts_are_replaced_whole(fleet: Fleet, housekeeping: Housekeeping) -> None:
+def test_misrouted_counts_are_replaced_whole(fleet: Fleet, maintenance: Maintenance) -> None:
     assert fleet.misrouted() == {}
-    housekeeping.set_misrouted({"celery": 7, "other": 1})
-    housekeeping.set_misrouted({"celery": 3})
+    maintenance.set_misrouted({"celery": 7, "other": 1})
+    maintenance.set_misrouted({"celery": 3})
     assert fleet.misrouted() == {"celery": 3}
-    housekeeping.set_misrouted({})
+    maintenance.set_misrouted({})
     assert fleet.misrouted() == {}
 
 
 def test_the_engines_calls_still_answer_through_the_store(store: Store, fleet: Fleet) -> None:
-    """Until the engine calls ``Fleet`` and ``Housekeeping``, ``Store`` passes its calls on."""
+    """Until the engine calls ``Fleet`` and ``Maintenance``, ``Store`` passes its calls on."""
     store.register(TID, request(), R, 0)
     store.add_counts({"latency_us:wamm": 50_000, "latency:wamm:1": 1})
     assert store.groups() == fleet.groups() == ["wamm:shop"]
