@@ -148,13 +148,13 @@ def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
         floor_s = len(plan) / (TOKENS * RATE)
 
         def done() -> int:
-            return sum(n for name, n in deployment.store.stats().items() if name.startswith("finished:"))
+            return sum(n for name, n in deployment.fleet.stats().items() if name.startswith("finished:"))
 
         watched = watch(sim, deployment, done, len(plan), floor_s)
         cpu = fleet_cpu_s(pids) - cpu0
         trackers = deployment.store.get_many(f"wamm:{a}:{m}" for a, m in plan)
         settled = sum(1 for t in trackers if t and t.outcome.value == "settled" and t.state.value == "read")
-        counters = deployment.store.stats()
+        counters = deployment.fleet.stats()
         return summarise("statuswatch", workers, sim, watched, settled, cpu, counters)
     finally:
         deployment.stop()

@@ -20,6 +20,7 @@ from bench import memory
 from bench.procs import Deployment, delete_prefix, redis_client
 from config import PollPolicy, Settings
 from config.celery import CHECK_QUEUE
+from worker.fleet import Fleet
 from worker.keys import Keys
 from worker.messages import TaskCall
 from worker.runtime import Engine
@@ -45,7 +46,7 @@ class ClaimFigure:
 def fill_due(store: Store, total: int) -> list[str]:
     """``total`` trackers due now; returns their ``provider:account`` groups."""
     memory.fill(store, total, DUE_AT_ONCE, observe=False)
-    return store.groups()
+    return Fleet(store.redis, store.keys).groups()
 
 
 def claim_all(store: Store, groups: list[str], batch: int) -> ClaimFigure:

@@ -20,6 +20,7 @@ from celery import Celery
 
 from config import Settings, load_settings
 from config.celery import QUEUES, celery_settings
+from worker.fleet import Fleet
 from worker.keys import Keys
 from worker.store import Store
 
@@ -129,6 +130,7 @@ class Deployment:
         self.producer = Celery(f"bench-producer-{namespace}", set_as_current=False)
         self.producer.config_from_object(celery_settings(self.settings))
         self.store = Store(self.redis, Keys(namespace), retention_s=self.settings.retention_s)
+        self.fleet = Fleet(self.redis, self.store.keys)
 
     @property
     def broker_prefix(self) -> str:
@@ -214,7 +216,7 @@ class Deployment:
 
     def active(self) -> int:
         """Active trackers, all accounts together."""
-        return sum(self.store.active_counts().values())
+        return sum(self.fleet.active_counts().values())
 
 
 def wait_until(

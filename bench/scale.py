@@ -102,7 +102,7 @@ class Watch:
             threads=thread_count(self.pid),
             cpu_s=cpu_s(self.pid),
             active=d.active(),
-            due=d.store.due_count(),
+            due=d.fleet.due_count(),
             track_queue=d.queue_length(TRACK_QUEUE),
             check_queue=d.queue_length(CHECK_QUEUE),
             gateway_requests=int(self.simulator.stats()["total"]),

@@ -163,7 +163,7 @@ def run_statuswatch(workdir: Path, namespace: str, total: int, sim_url: str, fir
         deployment.start_beat()
         checked = sample_progress(lambda: total - active(), worker.pid, total, timeout_s, deployment.assert_alive)
         requests = simulator.stats()["total"] - requests_before
-        leftovers = deployment.store.due_count()
+        leftovers = deployment.fleet.due_count()
         return (
             run_of("statuswatch.track", tracked, total),
             run_of("statuswatch check", checked, total, gateway_requests=requests, due_left=leftovers),

@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 import redis
 
+from worker.fleet import Fleet, Maintenance
 from worker.keys import Keys
 from worker.store import Store
 
@@ -67,3 +68,14 @@ def either_redis(request: pytest.FixtureRequest) -> redis.Redis:
 def store(either_redis: redis.Redis, namespace: str) -> Store:
     """The same store contract against the real Redis and against fakeredis."""
     return Store(either_redis, Keys(namespace), retention_s=60, events_maxlen=1000)
+
+
+@pytest.fixture
+def fleet(store: Store) -> Fleet:
+    """The fleet reader of the store's namespace."""
+    return Fleet(store.redis, store.keys)
+
+
+@pytest.fixture
+def maintenance(store: Store) -> Maintenance:
+    return Maintenance(store.redis, store.keys)

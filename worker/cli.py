@@ -26,9 +26,8 @@ from typing import Any
 
 from config import ConfigError, load_settings
 from worker.embedded import EmbeddedRedisError
-from worker.keys import tracker_id
+from worker.inspection import cmd_events, cmd_rejected, cmd_stats, cmd_status, load_engine
 from worker.states import TARGETS
-from worker.text import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +77,14 @@ def _positive(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="statuswatch", description="Message delivery-status tracker.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    _add_tracking(sub)
+    _add_inspection(sub)
+    _add_running(sub)
+    return parser
 
+
+def _add_tracking(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands that enqueue track and untrack requests."""
     p = sub.add_parser("track", help="validate and enqueue one track request")
     p.add_argument("provider")
     p.add_argument("account")
@@ -100,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_untrack)
 
+
+def _add_inspection(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands that read the store (``worker.inspection``)."""
     p = sub.add_parser("status", help="state, outcome and history of tracked messages")
     p.add_argument("provider")
     p.add_argument("account")
@@ -122,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
 
+
+def _add_running(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands that check or run a deployment, or parts of one."""
     p = sub.add_parser("doctor", help="check settings, accounts, Redis, broker and every account's credentials")
     p.add_argument("--json", action="store_true", help="one JSON object per verdict, then the verdict")
     p.set_defaults(func=cmd_doctor)
@@ -147,13 +159,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8900)
     p.set_defaults(func=cmd_simulate)
-    return parser
-
-
-def _engine() -> Any:
-    from worker.runtime import Engine
-
-    return Engine.from_settings(load_settings())
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -174,102 +179,6 @@ def cmd_untrack(args: argparse.Namespace) -> int:
     tid = untrack(args.provider, args.account, args.msg_id)
     print(json.dumps({"tracker": tid, "enqueued": True}) if args.json else f"enqueued the end of {tid}")
     return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    engine = _engine()
-    ids = [tracker_id(args.provider, args.account, str(m).strip()) for m in args.msg_ids]
-    missing = 0
-    for tid, tracker in zip(ids, engine.store.get_many(ids), strict=True):
-        msg_id = tid.split(":", 2)[2]
-        if tracker is None:
-            missing += 1
-            record = {"provider": args.provider, "account": args.account, "msg_id": msg_id, "error": "not tracked"}
-            print(json.dumps(record) if args.json else f"{msg_id}: not tracked (or retention passed)")
-            continue
-        data = tracker.as_json()
-        if args.json:
-            print(json.dumps(data, separators=(",", ":")))
-            continue
-        why = "".join(f", {k} {printable(data[k])}" for k in ("reason", "error") if data.get(k))
-        raw = printable(data["raw_state"]) or "-"  # gateway text: no escape sequence reaches the terminal
-        print(f"{msg_id}: {data['state']} (raw {raw}), {data['outcome']}, until {data['until']}{why}")
-        for entry in data["history"]:
-            print(f"  {_when(entry['at'])}  {entry['state']:<9} {printable(entry['raw_state'])}")
-    return 1 if missing == len(ids) else 0
-
-
-def cmd_events(args: argparse.Namespace) -> int:
-    engine = _engine()
-    redis, stream = engine.store.redis, engine.store.keys.events
-    last = "$"
-    for eid, fields in reversed(redis.xrevrange(stream, count=args.count)):
-        _print_event(eid, fields, args.json)
-        last = eid
-    while args.follow:
-        for _, entries in redis.xread({stream: last}, block=1000, count=100) or []:
-            for eid, fields in entries:
-                _print_event(eid, fields, args.json)
-                last = eid
-    return 0
-
-
-def _print_event(eid: str, fields: dict[str, str], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"id": eid, **fields}), flush=True)
-        return
-    at = _when(int(fields["at"]) / 1000)
-    print(f"{at}  {fields['tracker']}  {fields['previous']} -> {fields['state']}  ({fields['outcome']})", flush=True)
-
-
-def cmd_rejected(args: argparse.Namespace) -> int:
-    for entry in _engine().store.rejected(args.count):
-        task = f"{entry.get('task', 'track')} {entry.get('task_id', '')}".strip()
-        print(json.dumps(entry) if args.json else f"{entry['id']}  {task}  {entry['reason']}  {entry['request']}")
-    return 0
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    engine = _engine()
-    store = engine.store
-    oldest = store.oldest_due_ms()
-    now_s, now_us = store.redis.time()
-    lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
-    stats = {
-        "active": store.active_counts(),
-        "due": store.due_count(),
-        "dispatch_lag_s": round(lag_s, 3),
-        "counters": store.stats(),
-        "per_s": _rates(store.rollups(count=2), engine.settings.housekeeping_every_s),
-    }
-    if args.json:
-        print(json.dumps(stats))
-        return 0
-    print(f"due trackers: {stats['due']}   dispatch lag: {stats['dispatch_lag_s']} s")
-    if stats["per_s"]:
-        print("last rollup period: " + ", ".join(f"{v:g} {k}/s" for k, v in stats["per_s"].items()))
-    for group, count in sorted(stats["active"].items()):
-        print(f"  {group:<40} {count:>8} active")
-    for name, count in sorted(stats["counters"].items()):
-        print(f"  {name:<40} {count:>8}")
-    return 0
-
-
-def _rates(rollups: list[dict[str, str]], period_s: float) -> dict[str, float]:
-    """Checks, gateway requests and finished trackers per second between the two newest
-    housekeeping snapshots (empty until there are two)."""
-    if len(rollups) < 2:
-        return {}
-    new, old = rollups
-    seconds = (int(new["period"]) - int(old["period"])) * period_s
-
-    def total(row: dict[str, str], prefix: str) -> int:
-        return sum(int(v) for k, v in row.items() if k == prefix or k.startswith(prefix + ":"))
-
-    return {
-        name: round((total(new, prefix) - total(old, prefix)) / seconds, 2)
-        for name, prefix in (("checks", "checks"), ("requests", "requests"), ("finished", "finished"))
-    }
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -337,7 +246,7 @@ def _stopping_on_signals(run: Callable[[], int]) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from worker import metrics
 
-    engine = _engine()
+    engine = load_engine()
     if args.once:
         sys.stdout.write(metrics.render(engine))
         return 0
@@ -360,10 +269,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     serve(args.host, args.port, ready=ready)
     return 0
-
-
-def _when(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s)) + f".{int(epoch_s * 1000) % 1000:03d}Z"
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from celery import Celery
 from config import load_settings
 from config.celery import QUEUES, celery_settings
 from worker.embedded import RedisInUse, die_with_parent, redis_for
+from worker.fleet import Fleet
 from worker.runtime import Engine, redis_client
 from worker.simulator import SimulatorProcess, start_process
 
@@ -49,6 +50,7 @@ class LocalStack:
         self.engine = Engine.from_settings(self.settings, self.redis)
         self.store = self.engine.store
         self.keys = self.store.keys
+        self.fleet = Fleet(self.redis, self.keys)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
         #: each worker's name and where its log starts for this run (logs are appended to)

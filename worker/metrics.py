@@ -16,17 +16,31 @@ reads into metric families at scrape time, with nothing kept in the process.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from worker.fleet import Fleet
 from worker.runtime import Engine
 from worker.tally import LATENCY_BUCKETS_S
 
 DEFAULT_PORT = 9808
+
+
+#: counters of the stats hash served as they are: (metric, help, field)
+TOTALS = (
+    ("statuswatch_checks", "Check results applied to trackers.", "checks"),
+    ("statuswatch_check_requeues", "Checks the limiter turned away by a few ms and re-sent (retries, early).",
+     "requeues:rate"),
+    ("statuswatch_account_pauses", "Times an account was paused after an account error.", "pauses"),
+    ("statuswatch_requests_rejected", "Track, track_many items and untrack requests refused "
+     "(statuswatch rejected lists them).", "rejected"),
+    ("statuswatch_unexpected_errors", "Checks and batch syncs that raised something other than a "
+     "gateway error (a bug, an answer nobody foresaw), each backed off as a transient error.", "errors:unexpected"),
+)  # fmt: skip
 
 
 class FleetCollector(Collector):
@@ -34,75 +48,14 @@ class FleetCollector(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.fleet = Fleet(engine.store.redis, engine.store.keys)
 
     def collect(self) -> Iterator[Metric]:
-        store = self.engine.store
-        stats = store.stats()
-        active = GaugeMetricFamily(
-            "statuswatch_trackers_active", "Trackers being tracked, by provider and current state.",
-            labels=["provider", "state"],
-        )  # fmt: skip
-        requests = CounterMetricFamily(
-            "statuswatch_gateway_requests", "Requests sent to gateways, by provider, method and result "
-            "(ok, transient, throttled = HTTP 429, account, message, unexpected).",
-            labels=["provider", "method", "result"],
-        )  # fmt: skip
-        throttled = CounterMetricFamily(
-            "statuswatch_gateway_throttled", "Gateway answers HTTP 429, by provider.", labels=["provider"]
-        )
-        finished = CounterMetricFamily(
-            "statuswatch_trackers_finished", "Trackers that ended, by outcome.", labels=["outcome"]
-        )
-        deferrals = CounterMetricFamily(
-            "statuswatch_deferrals", "Trackers put back on their schedule unchecked, by reason "
-            "(rate, cooldown, paused).", labels=["reason"],
-        )  # fmt: skip
-        latency: dict[str, dict[int, int]] = defaultdict(dict)
-        latency_sum: dict[str, float] = {}
-        throttled_by: dict[str, int] = defaultdict(int)
-        for name, value in sorted(stats.items()):
-            kind, _, rest = name.partition(":")
-            if kind == "active" and value:
-                active.add_metric(rest.split(":", 1), value)
-            elif kind == "requests":
-                provider, method, result = rest.split(":")
-                requests.add_metric([provider, method, result], value)
-                if result == "throttled":
-                    throttled_by[provider] += value
-            elif kind == "finished":
-                finished.add_metric([rest], value)
-            elif kind == "deferrals":
-                deferrals.add_metric([rest], value)
-            elif kind == "latency":
-                provider, index = rest.split(":")
-                latency[provider][int(index)] = value
-            elif kind == "latency_us":
-                latency_sum[rest] = value / 1e6
-        for provider, n in sorted(throttled_by.items()):
-            throttled.add_metric([provider], n)
-        yield from (active, requests, throttled, finished, deferrals)
-        yield CounterMetricFamily(
-            "statuswatch_checks", "Check results applied to trackers.", value=stats.get("checks", 0)
-        )
-        yield CounterMetricFamily(
-            "statuswatch_check_requeues", "Checks the limiter turned away by a few ms and re-sent (retries, early).",
-            value=stats.get("requeues:rate", 0),
-        )  # fmt: skip
-        yield CounterMetricFamily(
-            "statuswatch_account_pauses", "Times an account was paused after an account error.",
-            value=stats.get("pauses", 0),
-        )  # fmt: skip
-        yield CounterMetricFamily(
-            "statuswatch_requests_rejected", "Track, track_many items and untrack requests refused "
-            "(statuswatch rejected lists them).", value=stats.get("rejected", 0),
-        )  # fmt: skip
+        stats = self.fleet.stats()
+        yield from _labelled(stats)
+        for name, text, field in TOTALS:
+            yield CounterMetricFamily(name, text, value=stats.get(field, 0))
         yield self._misrouted()
-        yield CounterMetricFamily(
-            "statuswatch_unexpected_errors", "Checks and batch syncs that raised something other than a "
-            "gateway error (a bug, an answer nobody foresaw), each backed off as a transient error.",
-            value=stats.get("errors:unexpected", 0),
-        )  # fmt: skip
-        yield self._latency(latency, latency_sum)
         yield from self._accounts()
         yield from self._schedule()
 
@@ -111,22 +64,8 @@ class FleetCollector(Collector):
             "statuswatch_misrouted_tasks", "statuswatch tasks waiting on a queue no statuswatch worker reads "
             "(Celery's default 'celery' above all), as housekeeping last counted them.", labels=["queue"],
         )  # fmt: skip
-        for queue, count in sorted(self.engine.store.misrouted().items()):
+        for queue, count in sorted(self.fleet.misrouted().items()):
             family.add_metric([queue], count)
-        return family
-
-    @staticmethod
-    def _latency(counts: dict[str, dict[int, int]], sums: dict[str, float]) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(
-            "statuswatch_gateway_latency_seconds", "Gateway request latency, by provider.", labels=["provider"]
-        )
-        bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS_S), "+Inf"]
-        for provider in sorted(counts):
-            running, buckets = 0, []
-            for i, bound in enumerate(bounds):
-                running += counts[provider].get(i, 0)
-                buckets.append((bound, running))
-            family.add_metric([provider], buckets, sum_value=sums.get(provider, 0.0))
         return family
 
     def _accounts(self) -> Iterator[Metric]:
@@ -150,17 +89,77 @@ class FleetCollector(Collector):
         yield GaugeMetricFamily("statuswatch_accounts_paused", "Accounts paused now.", value=total)
 
     def _schedule(self) -> Iterator[Metric]:
-        store = self.engine.store
-        oldest = store.oldest_due_ms()
-        now_s, now_us = store.redis.time()  # the fleet's clock, as the schedules use it
-        lag_s = max(0.0, now_s + now_us / 1e6 - oldest / 1000) if oldest is not None else 0.0
         yield GaugeMetricFamily(
             "statuswatch_dispatch_lag_seconds",
-            "Now minus the oldest next-check time on any schedule (0 when nothing is overdue).", value=lag_s,
-        )  # fmt: skip
-        yield GaugeMetricFamily(
-            "statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=store.due_count()
+            "Now minus the oldest next-check time on any schedule (0 when nothing is overdue).",
+            value=self.fleet.dispatch_lag_s(),
         )
+        yield GaugeMetricFamily(
+            "statuswatch_trackers_scheduled", "Trackers on the due schedules.", value=self.fleet.due_count()
+        )
+
+
+def _labelled(stats: Mapping[str, int]) -> Iterator[Metric]:
+    """The families of the stats fields that carry labels in their names (``kind:label...``)."""
+    active = GaugeMetricFamily(
+        "statuswatch_trackers_active", "Trackers being tracked, by provider and current state.",
+        labels=["provider", "state"],
+    )  # fmt: skip
+    requests = CounterMetricFamily(
+        "statuswatch_gateway_requests", "Requests sent to gateways, by provider, method and result "
+        "(ok, transient, throttled = HTTP 429, account, message, unexpected).",
+        labels=["provider", "method", "result"],
+    )  # fmt: skip
+    by_reason = {
+        "finished": CounterMetricFamily("statuswatch_trackers_finished", "Trackers that ended, by outcome.",
+                                        labels=["outcome"]),
+        "deferrals": CounterMetricFamily("statuswatch_deferrals", "Trackers put back on their schedule unchecked, "
+                                         "by reason (rate, cooldown, paused).", labels=["reason"]),
+    }  # fmt: skip
+    latency: dict[str, dict[int, int]] = defaultdict(dict)
+    latency_sum: dict[str, float] = {}
+    throttled_by: dict[str, int] = defaultdict(int)
+    for name, value in sorted(stats.items()):
+        kind, _, rest = name.partition(":")
+        if kind == "active" and value:
+            active.add_metric(rest.split(":", 1), value)
+        elif kind == "requests":
+            provider, method, result = rest.split(":")
+            requests.add_metric([provider, method, result], value)
+            if result == "throttled":
+                throttled_by[provider] += value
+        elif kind in by_reason:
+            by_reason[kind].add_metric([rest], value)
+        elif kind == "latency":
+            provider, index = rest.split(":")
+            latency[provider][int(index)] = value
+        elif kind == "latency_us":
+            latency_sum[rest] = value / 1e6
+    yield from (active, requests, _throttled(throttled_by), *by_reason.values())
+    yield _latency(latency, latency_sum)
+
+
+def _throttled(by_provider: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(
+        "statuswatch_gateway_throttled", "Gateway answers HTTP 429, by provider.", labels=["provider"]
+    )
+    for provider, n in sorted(by_provider.items()):
+        family.add_metric([provider], n)
+    return family
+
+
+def _latency(counts: dict[str, dict[int, int]], sums: dict[str, float]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(
+        "statuswatch_gateway_latency_seconds", "Gateway request latency, by provider.", labels=["provider"]
+    )
+    bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS_S), "+Inf"]
+    for provider in sorted(counts):
+        running, buckets = 0, []
+        for i, bound in enumerate(bounds):
+            running += counts[provider].get(i, 0)
+            buckets.append((bound, running))
+        family.add_metric([provider], buckets, sum_value=sums.get(provider, 0.0))
+    return family
 
 
 def registry(engine: Engine) -> CollectorRegistry:

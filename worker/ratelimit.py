@@ -26,7 +26,7 @@ from typing import Any
 
 from config import GATEWAYS, Account, Rate, parse_rate
 from worker.keys import Keys
-from worker.store import load_script
+from worker.scripts import ACQUIRE, PLAN, AcquireArgs, AcquireKeys, PlanArgs, PlanKeys
 
 
 def documented_limit(provider: str, method: str) -> Rate | None:
@@ -100,8 +100,8 @@ class Limiter:
         self.keys = keys
         self.default_rate = default_rate
         self.margin = margin
-        self._acquire = load_script(redis, "acquire")
-        self._plan = load_script(redis, "plan")
+        self._acquire = ACQUIRE.load(redis)
+        self._plan = PLAN.load(redis)
 
     def buckets(self, account: Account, method: str) -> dict[str, Rate]:
         """Every bucket a request of ``method`` takes from: ``*`` and/or the method's own."""
@@ -134,7 +134,9 @@ class Limiter:
     def plan(self, account: Account, rate_per_s: float, count: int) -> Plan:
         """Reserve ``count`` check slots for the credential, one ``spacing_s`` apart."""
         spacing_us = math.ceil(self.spacing_s(rate_per_s) * 1e6)
-        offset_us, first_us = self._plan([self.keys.plan(account.credential_key)], [spacing_us, count])
+        offset_us, first_us = self._plan(
+            PlanKeys(plan=self.keys.plan(account.credential_key)), PlanArgs(spacing_us=spacing_us, slots=count)
+        )
         return Plan(int(offset_us) / 1e6, int(first_us), spacing_us)
 
     def acquire(self, account: Account, method: str, slot_us: int = 0) -> Decision:
@@ -144,10 +146,10 @@ class Limiter:
         instead of the grid wherever a bucket keeps its log (see ``lua/acquire.lua``).
         """
         credential = account.credential_key
-        keys = [self.keys.pause(credential), self.keys.cooldown(credential)]
+        bucket_keys: list[str] = []
         args: list[int] = []
         for name, rate in self.buckets(account, method).items():
-            keys += [self.keys.rate(credential, name), self.keys.grants(credential, name)]
+            bucket_keys += [self.keys.rate(credential, name), self.keys.grants(credential, name)]
             # K grants per window; a fractional limit (1.5/s) becomes a shorter window (1 per 0.67 s)
             count = max(1, math.floor(rate.count))
             window_us = math.ceil(rate.per_s * count / rate.count * 1e6 * (1 + self.margin))
@@ -156,7 +158,12 @@ class Limiter:
                 count if self.needs_log(count) else 0, window_us, interval_us,
                 math.floor(interval_us * EARLY), interval_us * LATE,
             ]  # fmt: skip
-        allowed, retry_after_ms, reason, granted, early = self._acquire(keys, [*args, slot_us])
+        keys = AcquireKeys(
+            pause=self.keys.pause(credential), cooldown=self.keys.cooldown(credential), buckets=tuple(bucket_keys)
+        )
+        allowed, retry_after_ms, reason, granted, early = self._acquire(
+            keys, AcquireArgs(buckets=tuple(args), slot_us=slot_us)
+        )
         return Decision(bool(allowed), int(retry_after_ms) / 1000, str(reason), int(granted or 0), bool(early))
 
     def needs_log(self, count: int) -> bool:

@@ -81,7 +81,7 @@ class Deployment(LocalStack):
         self.wait_for(lambda: self.tracked() == count and self.all_finished(), timeout_s, f"{count} trackers finished")
 
     def all_finished(self) -> bool:
-        return not self.store.active_counts() and self.store.due_count() == 0
+        return not self.fleet.active_counts() and self.fleet.due_count() == 0
 
     def events_by_tracker(self) -> Mapping[str, list[dict[str, str]]]:
         grouped: dict[str, list[dict[str, str]]] = {}

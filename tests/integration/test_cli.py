@@ -67,7 +67,7 @@ def test_every_command_speaks_json(deployment: Deployment) -> None:
     [status] = [json.loads(line) for line in cli(env, "status", "wamm", "shop", "4242", "--json").stdout.splitlines()]
     assert (status["msg_id"], status["outcome"]) == ("4242", "cancelled")
     deployment.producer.send_task("statuswatch.track", kwargs={"provider": "wamm", "account": "nobody", "msg_id": 1})
-    deployment.wait_for(lambda: deployment.store.rejected() != [], 20, "the rejection")
+    deployment.wait_for(lambda: deployment.fleet.rejected() != [], 20, "the rejection")
     [rejected] = [json.loads(line) for line in cli(env, "rejected", "--json").stdout.splitlines()]
     assert rejected["reason"].startswith("account: unknown account 'nobody'")
     assert "active" in json.loads(cli(env, "stats", "--json").stdout)

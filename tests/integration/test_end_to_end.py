@@ -61,7 +61,7 @@ def test_two_hundred_messages_with_mixed_outcomes(deployment: Deployment, simula
         assert [h.state.value for h in tracker.history] == [
             e["state"] for e in events[msg_id] if e["previous"] != e["state"]
         ]
-    assert deployment.store.active_counts() == {}
+    assert deployment.fleet.active_counts() == {}
     assert "Traceback" not in deployment.log("w1")
 
 
@@ -103,13 +103,13 @@ def test_bad_requests_sent_by_name_are_rejected_on_the_worker(
         deployment.track(**kwargs)
     deployment.track(provider="wamm", account="shop", msg_id="77")  # the worker still serves
 
-    deployment.wait_for(lambda: len(deployment.store.rejected()) == len(bad), 30, "rejections recorded")
+    deployment.wait_for(lambda: len(deployment.fleet.rejected()) == len(bad), 30, "rejections recorded")
     deployment.wait_for(
         lambda: deployment.store.get("wamm:shop:77") is not None and deployment.all_finished(),
         30,
         "the good tracker finished",
     )
-    reasons = [r["reason"] for r in reversed(deployment.store.rejected())]
+    reasons = [r["reason"] for r in reversed(deployment.fleet.rejected())]
     # Sixteen threads take requests in any order: compare as multisets.
     assert sorted(reason.split(":")[0] for reason in reasons) == sorted(field for _, field in bad)
     tracker_keys = list(deployment.redis.scan_iter(match=f"{deployment.keys.prefix}:t:*"))

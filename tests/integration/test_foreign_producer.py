@@ -78,8 +78,8 @@ def test_the_documented_calls_register_and_settle(stack: Deployment, simulator: 
     stack.wait_for(stack.all_finished, timeout_s=60, what="every tracker settled")
     trackers = stack.trackers("wamm", "shop", every)
     assert {(t.state.value, t.outcome.value) for t in trackers.values()} == {("read", "settled")}
-    assert stack.store.rejected() == []
-    assert stack.redis.llen("celery") == 0 and stack.store.misrouted() == {}
+    assert stack.fleet.rejected() == []
+    assert stack.redis.llen("celery") == 0 and stack.fleet.misrouted() == {}
     assert "track_many" in stack.log("w1") and "'accepted': 300" in stack.log("w1")
 
 
@@ -103,7 +103,7 @@ def test_a_request_without_the_queue_is_found_and_named(stack: Deployment, tmp_p
     assert line.startswith("FAIL") and named in line and "queue='statuswatch.track'" in line
 
     # housekeeping (every second here) keeps the count where the exporter reads it
-    stack.wait_for(lambda: stack.store.misrouted() == {"celery": 7}, timeout_s=20, what="housekeeping's count")
+    stack.wait_for(lambda: stack.fleet.misrouted() == {"celery": 7}, timeout_s=20, what="housekeeping's count")
     metrics = subprocess.run(
         [sys.executable, "-m", "worker.cli", "metrics", "--once"], env=env | stack.env,
         capture_output=True, text=True, timeout=60,

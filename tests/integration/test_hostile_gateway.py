@@ -55,7 +55,7 @@ def test_a_hostile_gateway_ends_every_tracker_at_its_deadline_and_no_task_fails(
                 deployment.start_beat()
                 deployment.wait_all_finished(len(ids), timeout_s=40)
                 trackers = deployment.trackers("wamm", "shop", ids)
-                stats = deployment.store.stats()
+                stats = deployment.fleet.stats()
                 log = deployment.log("w1")
             finally:
                 deployment.stop()

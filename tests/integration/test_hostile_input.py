@@ -128,7 +128,7 @@ def test_every_generated_payload_is_registered_or_rejected(deployment: Deploymen
     assert 50 < len(valid) < len(sent) - 50, "the payloads should mix good and bad requests"
 
     def rejected_ids() -> set[str]:
-        return {e["task_id"] for e in deployment.store.rejected(100_000)}
+        return {e["task_id"] for e in deployment.fleet.rejected(100_000)}
 
     def accounted() -> bool:
         ids = [tracker_id(r.provider, r.account, r.msg_id) for r in valid.values()]
@@ -136,7 +136,7 @@ def test_every_generated_payload_is_registered_or_rejected(deployment: Deploymen
         return registered == len({*ids}) and len(rejected_ids()) == len(sent) - len(valid)
 
     deployment.wait_for(accounted, timeout_s=120, what="every payload registered or rejected")
-    rejections = {e["task_id"]: e for e in deployment.store.rejected(100_000)}
+    rejections = {e["task_id"]: e for e in deployment.fleet.rejected(100_000)}
     assert set(rejections) == set(sent) - set(valid), "a valid request was rejected, or a bad one registered"
     assert all(e["reason"] and len(e["reason"]) <= 300 and len(e["request"]) <= 1000 for e in rejections.values())
 

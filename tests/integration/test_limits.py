@@ -65,7 +65,7 @@ def run_four_workers(tmp_path: Path, namespace: str, simulator: SimulatorClient,
         deployment.wait_all_finished(500, 90)
         elapsed = time.monotonic() - started
         runtimes = [r for w in range(4) for r in task_runtimes(deployment.log(f"w{w}"))]
-        counters = deployment.store.stats()
+        counters = deployment.fleet.stats()
     finally:
         deployment.stop()
 
@@ -107,7 +107,7 @@ def test_a_429_window_backs_the_fleet_off_and_it_recovers(
         deployment.start_beat()
         deployment.wait_for(deployment.all_finished, 60, "every tracker settled after the 429 window")
         trackers = deployment.trackers("wamm", "a0", ids)
-        counters = deployment.store.stats()
+        counters = deployment.fleet.stats()
     finally:
         deployment.stop()
 
@@ -139,13 +139,13 @@ def test_a_revoked_token_pauses_its_account_only(tmp_path: Path, namespace: str,
         deployment.wait_for(
             lambda: (
                 all(t and t.outcome.value == "settled" for t in deployment.trackers("wamm", "a0", ids).values())
-                and deployment.store.stats().get("pauses:a1", 0) >= 1
+                and deployment.fleet.stats().get("pauses:a1", 0) >= 1
             ),
             30,
             "the good account's trackers settled and the revoked one paused",
         )
         paused = deployment.trackers("wamm", "a1", ids)
-        counters = deployment.store.stats()
+        counters = deployment.fleet.stats()
         simulator.configure(revoked=[])  # the token works again
         deployment.wait_for(deployment.all_finished, 30, "the paused account resumed and settled")
         resumed = deployment.trackers("wamm", "a1", ids)

@@ -45,7 +45,7 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
             15,
             "both beats to publish housekeeping three times",
         )
-        rollups = deployment.store.rollups(count=1000)
+        rollups = deployment.fleet.rollups(count=1000)
         pruned = deployment.redis.hgetall(deployment.keys.active)
         both_alive = first.poll() is None and second.poll() is None
         log = deployment.log("w1")

@@ -12,9 +12,14 @@ import redis
 
 from config import load_settings
 from tests.stub import stub_server
+from worker.fleet import Fleet
 from worker.runtime import Engine
 
 TOKEN = "wamm-tok-hostile-3e1f"
+
+
+def fleet(engine: Engine) -> Fleet:
+    return Fleet(engine.store.redis, engine.store.keys)
 
 
 @pytest.fixture
@@ -96,7 +101,7 @@ def test_an_unexpected_exception_in_a_check_backs_off_counted_and_redacted(make_
     assert result["deferred_s"] > 0 and result["outcome"] == "active"
     tracker = engine.store.get("wamm:shop:1001")
     assert tracker.errors == 1 and "KeyError" in tracker.fields["error"] and TOKEN not in tracker.fields["error"]
-    assert engine.store.stats()["errors:unexpected"] == 1
+    assert fleet(engine).stats()["errors:unexpected"] == 1
     assert engine.store.claim_due("wamm:shop", 10, 60) == []  # backed off: not due at once
 
 
@@ -116,9 +121,9 @@ def test_a_tracker_past_its_deadline_ends_timed_out_when_next_claimed(make_engin
         time.sleep(0.05)
     tracker = engine.store.get("wamm:shop:1001")
     assert tracker.outcome.value == "timed_out" and claimed >= 2
-    assert engine.store.active_counts() == {} and engine.store.due_count() == 0
-    assert [e["outcome"] for e in engine.store.events()] == ["timed_out"]
-    assert engine.store.stats()["finished:timed_out"] == 1
+    assert fleet(engine).active_counts() == {} and fleet(engine).due_count() == 0
+    assert [e["outcome"] for e in fleet(engine).events()] == ["timed_out"]
+    assert fleet(engine).stats()["finished:timed_out"] == 1
 
 
 def test_a_claimed_member_without_a_tracker_is_dropped(make_engine) -> None:
@@ -126,7 +131,7 @@ def test_a_claimed_member_without_a_tracker_is_dropped(make_engine) -> None:
     engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
     engine.store.redis.delete(engine.store.keys.tracker("wamm:shop:1001"))  # by hand, or lost
     assert engine.store.claim_due("wamm:shop", 10, 0.01) == []
-    assert engine.store.due_count() == 0
+    assert fleet(engine).due_count() == 0
 
 
 def test_a_huge_unmapped_state_is_kept_and_logged_cut(make_engine, caplog) -> None:
@@ -159,7 +164,7 @@ def test_an_answer_about_another_message_settles_nothing_and_is_counted(make_eng
     assert result["outcome"] == "active" and tracker.state.value == "pending" and tracker.raw_state == ""
     assert "999" in tracker.fields["error"] and tracker.errors == 1
     # counted apart, and not asked again in place: the same answer would come back
-    assert engine.store.stats()["requests:wamm:msg_state:unexpected"] == 1
+    assert fleet(engine).stats()["requests:wamm:msg_state:unexpected"] == 1
     assert len(gateway.requests) == 1
 
 
@@ -193,7 +198,7 @@ def test_a_delivered_tracker_survives_an_unknown_400_and_a_not_found(make_engine
     assert (tracker.state.value, tracker.outcome.value) == ("delivered", "active")
     assert "reason" not in tracker.fields and tracker.errors == 2
     assert [r["outcome"] for r in results] == ["active"] * 3
-    stats = engine.store.stats()
+    stats = fleet(engine).stats()
     assert stats["requests:greenapi:getMessage:unexpected"] == 1  # the unknown 400, asked once
     assert stats["requests:greenapi:getMessage:message"] == 1  # the not-found
 
@@ -204,4 +209,4 @@ def test_a_token_the_gateway_echoes_in_a_state_is_masked_where_it_is_kept(make_e
         engine.track({"provider": "wamm", "account": "shop", "msg_id": "1001"})
         claim_and_check(engine)
     assert engine.store.get("wamm:shop:1001").raw_state == "token *** ok"
-    assert all(TOKEN not in str(event) for event in engine.store.events())
+    assert all(TOKEN not in str(event) for event in fleet(engine).events())

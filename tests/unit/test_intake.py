@@ -10,8 +10,13 @@ import fakeredis
 import pytest
 
 from config import load_settings
+from worker.fleet import Fleet
 from worker.results import Rejected
 from worker.runtime import Engine
+
+
+def fleet(engine: Engine) -> Fleet:
+    return Fleet(engine.store.redis, engine.store.keys)
 
 
 @pytest.fixture
@@ -23,7 +28,7 @@ def engine(tmp_path: Path) -> Engine:
 
 
 def rejected(engine: Engine) -> list[dict[str, str]]:
-    return engine.store.rejected(1000)
+    return fleet(engine).rejected(1000)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +49,7 @@ def test_a_bad_request_is_recorded_with_its_reason(
     [entry] = rejected(engine)
     assert entry["task"] == "track" and entry["task_id"] == "task-7" and reason in entry["reason"]
     assert len(entry["reason"]) <= 300 and len(entry["request"]) <= 1000
-    assert not engine.store.active_counts()
+    assert not fleet(engine).active_counts()
 
 
 def test_an_unexpected_failure_while_validating_is_a_rejection_too(
@@ -72,7 +77,7 @@ def test_track_many_takes_each_item_on_its_own(engine: Engine) -> None:
     result = engine.track_many({"items": items}, task_id="bulk-1")
     assert result.summary() == {"items": 8, "accepted": 6, "rejected": 2, "created": 5, "unchanged": 1}
     assert sorted(e["task"] for e in rejected(engine)) == ["track_many[5]", "track_many[6]"]
-    assert engine.store.active_counts() == {"wamm:shop": 5}
+    assert fleet(engine).active_counts() == {"wamm:shop": 5}
 
 
 @pytest.mark.parametrize(

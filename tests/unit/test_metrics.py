@@ -76,12 +76,12 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
 
 
 def test_stats_rates_come_from_the_two_newest_rollups() -> None:
-    from worker.cli import _rates
+    from worker.inspection import rates
 
     new = {
         "period": "12", "checks": "700", "requests:wamm:msg_state:ok": "650",
         "requests:wamm:msg_state:transient": "70", "finished:settled": "60", "finished:timed_out": "3",
     }  # fmt: skip
     old = {"period": "10", "checks": "100", "requests:wamm:msg_state:ok": "100", "finished:settled": "3"}
-    assert _rates([new, old], 60) == {"checks": 5.0, "requests": 5.17, "finished": 0.5}
-    assert _rates([new], 60) == {}
+    assert rates([new, old], 60) == {"checks": 5.0, "requests": 5.17, "finished": 0.5}
+    assert rates([new], 60) == {}

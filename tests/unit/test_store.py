@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from worker.fleet import Fleet
 from worker.states import Observation, Outcome, State
 from worker.store import Store
 from worker.tracking import parse_track_request, rejection
@@ -24,14 +25,14 @@ def observe(store: Store, state: State | None, raw: str, tid: str = TID, **kw: o
     return store.observe(tid, Observation(state, raw), **options)
 
 
-def test_register_is_idempotent(store: Store) -> None:
+def test_register_is_idempotent(store: Store, fleet: Fleet) -> None:
     assert store.register(TID, request(), R, 0).status == "created"
     assert store.register(TID, request(), R, 0).status == "unchanged"
-    assert store.due_count() == 1
-    assert store.active_counts() == {"wamm:shop": 1}
+    assert fleet.due_count() == 1
+    assert fleet.active_counts() == {"wamm:shop": 1}
 
 
-def test_concurrent_registration_makes_one_tracker(store: Store) -> None:
+def test_concurrent_registration_makes_one_tracker(store: Store, fleet: Fleet) -> None:
     results: list[str] = []
     barrier = threading.Barrier(16)
 
@@ -45,10 +46,10 @@ def test_concurrent_registration_makes_one_tracker(store: Store) -> None:
     for t in threads:
         t.join()
     assert sorted(results) == ["created"] + ["unchanged"] * 15
-    assert store.active_counts() == {"wamm:shop": 1}
+    assert fleet.active_counts() == {"wamm:shop": 1}
     observe(store, S, "sent")
     observe(store, S, "sent")
-    assert [e["state"] for e in store.events()] == ["sent"]
+    assert [e["state"] for e in fleet.events()] == ["sent"]
 
 
 def test_retrack_updates_target_and_later_deadline_wins(store: Store) -> None:
@@ -79,29 +80,29 @@ def timed_out(store: Store) -> None:
     assert observe(store, S, "sent").outcome is Outcome.TIMED_OUT
 
 
-def test_retrack_reopens_a_timed_out_tracker_keeping_its_history(store: Store) -> None:
+def test_retrack_reopens_a_timed_out_tracker_keeping_its_history(store: Store, fleet: Fleet) -> None:
     timed_out(store)
     result = store.register(TID, request(expires_in=600), R, 0)
     assert (result.status, result.outcome) == ("reopened", Outcome.ACTIVE)
     tracker = store.get(TID)
     assert tracker.outcome is Outcome.ACTIVE and [h.state for h in tracker.history] == [S]
     assert store.redis.ttl(store.keys.tracker(TID)) == -1  # retention no longer runs
-    assert store.active_counts() == {"wamm:shop": 1} and store.due_count() == 1
-    assert store.stats()["active:wamm:sent"] == 1 and store.stats()["reopened"] == 1
-    assert [e["outcome"] for e in store.events()] == ["timed_out", "active"]
+    assert fleet.active_counts() == {"wamm:shop": 1} and fleet.due_count() == 1
+    assert fleet.stats()["active:wamm:sent"] == 1 and fleet.stats()["reopened"] == 1
+    assert [e["outcome"] for e in fleet.events()] == ["timed_out", "active"]
     assert observe(store, R, "viewed").outcome is Outcome.SETTLED
     assert store.register(TID, request(expires_in=600), R, 0).status == "finished"  # settled: no-op
 
 
-def test_reopening_to_a_target_already_reached_settles_at_once(store: Store) -> None:
+def test_reopening_to_a_target_already_reached_settles_at_once(store: Store, fleet: Fleet) -> None:
     timed_out(store)
     observe_sent_is_kept = store.get(TID).state
     result = store.register(TID, request(until="delivered", expires_in=600), State.SENT, 0)
     assert (result.status, result.outcome, observe_sent_is_kept) == ("reopened", Outcome.SETTLED, S)
-    assert store.active_counts() == {} and store.due_count() == 0
+    assert fleet.active_counts() == {} and fleet.due_count() == 0
 
 
-def test_untrack_cancels_an_active_tracker_once(store: Store) -> None:
+def test_untrack_cancels_an_active_tracker_once(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(), R, 0)
     observe(store, S, "sent")
     store.claim_due("wamm:shop", 10, 60)
@@ -109,17 +110,17 @@ def test_untrack_cancels_an_active_tracker_once(store: Store) -> None:
     assert (result.status, result.outcome) == ("cancelled", Outcome.CANCELLED)
     tracker = store.get(TID)
     assert (tracker.outcome, tracker.state) == (Outcome.CANCELLED, S)
-    assert store.active_counts() == {} and store.due_count() == 0
+    assert fleet.active_counts() == {} and fleet.due_count() == 0
     assert not store.redis.zcard(store.keys.inflight("wamm:shop"))
-    assert [e["outcome"] for e in store.events()] == ["active", "cancelled"]
+    assert [e["outcome"] for e in fleet.events()] == ["active", "cancelled"]
     assert store.untrack(TID).status == "finished" and store.untrack("wamm:shop:9").status == "gone"
     # a late check of the cancelled tracker changes nothing
     assert observe(store, R, "viewed").status == "finished"
     assert store.register(TID, request(expires_in=600), R, 0).status == "finished"  # cancelled stays so
-    assert len(store.events()) == 2
+    assert len(fleet.events()) == 2
 
 
-def test_a_wrong_type_key_makes_register_write_nothing(store: Store) -> None:
+def test_a_wrong_type_key_makes_register_write_nothing(store: Store, fleet: Fleet) -> None:
     store.redis.set(store.keys.due("wamm:shop"), "not a zset")
     try:
         store.register(TID, request(), R, 0)
@@ -127,17 +128,17 @@ def test_a_wrong_type_key_makes_register_write_nothing(store: Store) -> None:
         assert "WRONGTYPE" in str(exc)
     else:
         raise AssertionError("register wrote over a key of the wrong type")
-    assert not store.redis.exists(store.keys.tracker(TID)) and store.active_counts() == {}
+    assert not store.redis.exists(store.keys.tracker(TID)) and fleet.active_counts() == {}
     store.redis.delete(store.keys.due("wamm:shop"))
 
 
-def test_claim_leases_due_trackers(store: Store) -> None:
+def test_claim_leases_due_trackers(store: Store, fleet: Fleet) -> None:
     for i in range(5):
         store.register(f"wamm:shop:{i}", request(str(i)), R, 0)
     store.register("wamm:shop:later", request("99"), R, 3600)
     assert sorted(store.claim_due("wamm:shop", 10, lease_s=60)) == [f"wamm:shop:{i}" for i in range(5)]
     assert store.claim_due("wamm:shop", 10, lease_s=60) == []  # leased: not due again
-    assert store.due_count() == 6
+    assert fleet.due_count() == 6
 
 
 def test_a_lease_never_outlasts_the_deadline(store: Store) -> None:
@@ -159,7 +160,7 @@ def test_lease_brings_a_lost_check_back(store: Store) -> None:
     assert claimed == [TID]
 
 
-def test_observe_is_monotonic_and_emits_once_per_change(store: Store) -> None:
+def test_observe_is_monotonic_and_emits_once_per_change(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(), R, 0)
     sequence = [
         (P, "sending"),
@@ -176,18 +177,18 @@ def test_observe_is_monotonic_and_emits_once_per_change(store: Store) -> None:
     assert tracker.state is D and tracker.outcome is Outcome.ACTIVE
     assert tracker.raw_state == "delivered"
     assert [(h.state, h.raw_state) for h in tracker.history] == [(S, "sent"), (D, "delivered")]
-    assert [(e["previous"], e["state"]) for e in store.events()] == [("pending", "sent"), ("sent", "delivered")]
+    assert [(e["previous"], e["state"]) for e in fleet.events()] == [("pending", "sent"), ("sent", "delivered")]
 
 
-def test_stale_answer_after_read_never_moves_back(store: Store) -> None:
+def test_stale_answer_after_read_never_moves_back(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(until="read"), R, 0)
     observe(store, R, "viewed")
     result = observe(store, D, "delivered")
     assert result.status == "finished"
     tracker = store.get(TID)
     assert (tracker.state, tracker.raw_state, tracker.outcome) == (R, "viewed", Outcome.SETTLED)
-    assert store.due_count() == 0
-    assert store.active_counts() == {}
+    assert fleet.due_count() == 0
+    assert fleet.active_counts() == {}
 
 
 def test_terminal_failure_settles_with_raw_reason(store: Store) -> None:
@@ -205,16 +206,16 @@ def test_provider_ceiling_settles_at_sent(store: Store) -> None:
     assert observe(store, S, "1", tid, ceiling=S).outcome is Outcome.SETTLED
 
 
-def test_deadline_times_out_keeping_last_state(store: Store) -> None:
+def test_deadline_times_out_keeping_last_state(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(expires_in=0.001), R, 0)
     import time
 
     time.sleep(0.01)
     result = observe(store, S, "sent")
     assert (result.state, result.outcome) == (S, Outcome.TIMED_OUT)
-    events = store.events()
+    events = fleet.events()
     assert [(e["state"], e["outcome"]) for e in events] == [("sent", "timed_out")]
-    assert store.due_count() == 0
+    assert fleet.due_count() == 0
 
 
 def test_next_check_never_later_than_the_deadline(store: Store) -> None:
@@ -224,7 +225,7 @@ def test_next_check_never_later_than_the_deadline(store: Store) -> None:
     assert score <= store.get(TID).expires_at_ms
 
 
-def test_errors_defer_without_changing_state(store: Store) -> None:
+def test_errors_defer_without_changing_state(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(), R, 0)
     for _ in range(3):
         result = store.observe(TID, None, ceiling=R, next_delay_s=1, error="wamm: HTTP 502")
@@ -233,7 +234,7 @@ def test_errors_defer_without_changing_state(store: Store) -> None:
     assert tracker.errors == 3 and tracker.fields["error"] == "wamm: HTTP 502"
     observe(store, S, "sent")
     assert store.get(TID).errors == 0
-    assert store.events()[-1]["state"] == "sent"
+    assert fleet.events()[-1]["state"] == "sent"
 
 
 def test_not_found_fails_only_after_grace(store: Store) -> None:
@@ -267,19 +268,19 @@ def test_status_json_has_the_contract_fields(store: Store) -> None:
     assert (data["provider"], data["account"], data["msg_id"]) == ("wamm", "shop", "1001")
 
 
-def test_rejections_are_listed(store: Store) -> None:
+def test_rejections_are_listed(store: Store, fleet: Fleet) -> None:
     payload = {"provider": "wamm", "account": "x", "msg_id": "", "secret_field": "zzz"}
     store.reject([rejection("track", "task-1", "msg_id: must not be empty", payload)])
-    [entry] = store.rejected()
+    [entry] = fleet.rejected()
     assert entry["reason"] == "msg_id: must not be empty"
     assert (entry["task"], entry["task_id"]) == ("track", "task-1")
     assert "zzz" not in entry["request"] and "'x'" in entry["request"]
 
 
-def test_a_rejection_is_bounded_in_bytes_whatever_it_quotes(store: Store) -> None:
+def test_a_rejection_is_bounded_in_bytes_whatever_it_quotes(store: Store, fleet: Fleet) -> None:
     huge = "p" * 1_000_000
     store.reject([rejection("track", "t", "provider: " + huge, {"provider": huge, "account": huge, "meta": {}})])
-    [entry] = store.rejected()
+    [entry] = fleet.rejected()
     assert sum(len(v) for v in entry.values()) < 2000
     assert "1000000 characters" in entry["request"]
 
@@ -305,9 +306,9 @@ def test_claims_in_flight_are_capped_until_observed(store: Store) -> None:
     assert len(store.claim_due("wamm:shop", 10, lease_s=60, max_inflight=2)) == 1
 
 
-def test_active_trackers_are_counted_by_provider_and_state(store: Store) -> None:
+def test_active_trackers_are_counted_by_provider_and_state(store: Store, fleet: Fleet) -> None:
     def gauges() -> dict[str, int]:
-        return {k: v for k, v in store.stats().items() if k.startswith("active:") and v}
+        return {k: v for k, v in fleet.stats().items() if k.startswith("active:") and v}
 
     store.register(TID, request(), R, 0)
     store.register("wamm:shop:1002", request("1002"), R, 0)
@@ -323,7 +324,7 @@ def test_active_trackers_are_counted_by_provider_and_state(store: Store) -> None
     assert gauges() == {}
 
 
-def test_counts_ride_along_with_the_write_that_ends_a_check(store: Store) -> None:
+def test_counts_ride_along_with_the_write_that_ends_a_check(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(), R, 0)
     observe(store, S, "sent", counts={"requests:wamm:msg_state:ok": 1, "latency_us:wamm": 52_000})
     store.defer(TID, 1, "rate", counts={"requests:wamm:msg_state:transient": 2})
@@ -332,33 +333,13 @@ def test_counts_ride_along_with_the_write_that_ends_a_check(store: Store) -> Non
     observe(store, R, "viewed", counts={"requests:wamm:msg_state:ok": 1})
     store.defer(TID, 1, "rate", counts={"requests:wamm:msg_state:throttled": 1})
     store.add_counts({"requests:wamm:msg_get_last:ok": 3})
-    stats = store.stats()
+    stats = fleet.stats()
     assert stats["requests:wamm:msg_state:ok"] == 3
     assert stats["requests:wamm:msg_state:transient"] == 2
     assert stats["requests:wamm:msg_state:throttled"] == 1
     assert stats["requests:wamm:msg_get_last:ok"] == 3
     assert stats["latency_us:wamm"] == 52_000
     assert stats["checks"] == 2
-
-
-def test_prune_forgets_only_accounts_with_nothing_left(store: Store) -> None:
-    store.register(TID, request(), R, 0)
-    store.register("wamm:other:1", request("1", account="other"), R, 0)
-    observe(store, R, "viewed")  # shop's only tracker settles: its count drops to 0
-    assert store.redis.hget(store.keys.active, "wamm:shop") == "0"
-    assert store.prune() == (["wamm:shop"], [])
-    assert store.redis.hgetall(store.keys.active) == {"wamm:other": "1"}
-    assert store.prune() == ([], [])
-    assert store.groups() == ["wamm:other"]
-
-
-def test_prune_repairs_an_active_count_from_the_schedule(store: Store) -> None:
-    for i in range(3):
-        store.register(f"wamm:shop:{i}", request(str(i)), R, 0)
-    store.redis.hincrby(store.keys.active, "wamm:shop", 5)  # drifted (a lost tracker hash, say)
-    assert store.prune() == ([], ["wamm:shop"])
-    assert store.active_counts() == {"wamm:shop": 3}
-    assert store.prune() == ([], [])
 
 
 def test_a_wrong_type_key_makes_observe_and_defer_write_nothing(store: Store) -> None:
@@ -375,18 +356,7 @@ def test_a_wrong_type_key_makes_observe_and_defer_write_nothing(store: Store) ->
     store.redis.delete(store.keys.events)
 
 
-def test_rollup_writes_one_snapshot_per_period_however_many_ask(store: Store) -> None:
-    store.register(TID, request(), R, 0)
-    observe(store, S, "sent")
-    entries = [store.rollup(3600) for _ in range(5)]
-    written = [e for e in entries if e]
-    assert len(written) == 1
-    [snapshot] = store.rollups()
-    assert snapshot["checks"] == "1" and snapshot["active:wamm:sent"] == "1"
-    assert int(snapshot["period"]) == int(store.redis.time()[0] * 1000 // 3_600_000)
-
-
-def test_a_claim_past_the_deadline_ends_the_tracker_timed_out(store: Store) -> None:
+def test_a_claim_past_the_deadline_ends_the_tracker_timed_out(store: Store, fleet: Fleet) -> None:
     store.register(TID, request(expires_in=0.2), R, 0)
     store.register("wamm:shop:1002", request("1002"), R, 0)
     observe(store, S, "sent")  # its schedule entry now waits for the deadline
@@ -394,12 +364,12 @@ def test_a_claim_past_the_deadline_ends_the_tracker_timed_out(store: Store) -> N
     assert store.claim_due("wamm:shop", 10, 60) == ["wamm:shop:1002"]
     tracker = store.get(TID)
     assert tracker.outcome is Outcome.TIMED_OUT and tracker.state is S
-    assert store.active_counts() == {"wamm:shop": 1}
-    assert [(e["state"], e["outcome"]) for e in store.events()][-1] == ("sent", "timed_out")
+    assert fleet.active_counts() == {"wamm:shop": 1}
+    assert [(e["state"], e["outcome"]) for e in fleet.events()][-1] == ("sent", "timed_out")
     assert store.claim_due("wamm:shop", 10, 60) == []  # and it is not claimed again
 
 
-def test_gateway_strings_are_stored_cut(store: Store) -> None:
+def test_gateway_strings_are_stored_cut(store: Store, fleet: Fleet) -> None:
     """A 1 MB raw state, detail and error are stored (hash, history, events) 200 characters long."""
     store.register(TID, request(), R, 0)
     huge = "x" * 1_000_000
@@ -410,7 +380,7 @@ def test_gateway_strings_are_stored_cut(store: Store) -> None:
     assert all(len(h.raw_state) <= 200 for h in tracker.history)
     assert [(len(k), len(v)) for k, v in tracker.as_json()["detail"].items()] == [(200, 200)]
     assert len(tracker.fields["error"]) <= 500
-    assert all(len(e["raw_state"]) <= 200 for e in store.events())
+    assert all(len(e["raw_state"]) <= 200 for e in fleet.events())
 
 
 NOT_FOUND = {"ceiling": R, "next_delay_s": 0, "error": "msg not be", "not_found": True, "not_found_grace_s": 0}

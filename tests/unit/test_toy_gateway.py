@@ -16,6 +16,7 @@ from statuswatch_client.contract import parse_track
 from config import GATEWAYS, Account, ConfigError, Gateway, Rate, load_settings
 from config.accounts import parse_accounts
 from tests.stub import Seen, Stub, stub_server
+from worker.fleet import Fleet
 from worker.keys import Keys
 from worker.planner import CheckOrder
 from worker.providers import ADAPTERS, Adapter, Http, MessageRef
@@ -139,7 +140,7 @@ def test_the_engine_tracks_dispatches_and_checks_a_toy_message(toy: None, gatewa
     tracker = e.store.get("toy:lab:abc")
     assert tracker is not None and (tracker.state, tracker.outcome) == (State.DELIVERED, Outcome.SETTLED)
     assert [s.path for s in gateway.requests] == [f"/v1/messages/abc?key={KEY}"]
-    assert e.store.stats()["requests:toy:status:ok"] == 1
+    assert Fleet(e.store.redis, e.store.keys).stats()["requests:toy:status:ok"] == 1
 
     # no batch method: no sync
     assert e.batch_sync.targets() == [] and "skipped" in e.batch_sync.sync("lab").summary()

@@ -1,4 +1,4 @@
--- Prelude prepended to every tracker script (worker/store.py does the joining).
+-- Prelude prepended to every script (worker/scripts.py does the joining).
 -- Mirrors worker/states.py: the progress order and the terminal set
 -- (tests/unit/test_states.py proves the two agree).
 local RANK = {pending = 0, sent = 1, delivered = 2, read = 3}

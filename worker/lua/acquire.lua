@@ -12,9 +12,9 @@
 --         grid back by its lateness: the slots it missed are made up by the next requests,
 --         so a fleet that is often a little late still gets the whole limit.
 --
--- KEYS[1] pause flag     {ns}:v1:pause:{credential}   set while the account is paused
--- KEYS[2] cool-down flag {ns}:v1:cool:{credential}    set after a 429, for Retry-After
--- then per bucket, two keys:
+-- KEYS[1] pause      pause flag      {ns}:v1:pause:{credential}   set while the account is paused
+-- KEYS[2] cooldown   cool-down flag  {ns}:v1:cool:{credential}    set after a 429, for Retry-After
+-- KEYS[3..] buckets  per bucket, two keys:
 --   {ns}:v1:rate:{credential}:{bucket}     STRING  next slot on the grid (TAT), epoch µs
 --   {ns}:v1:grants:{credential}:{bucket}   LIST    the last K grant times, newest first
 --
@@ -27,8 +27,9 @@
 -- lets them; one more than a window past its slot (a message redelivered after a lease,
 -- a worker far behind) is paced by the grid like any unplanned request.
 --
--- ARGV, per bucket, five numbers: K (0: no log, pacing alone holds the limit), W (µs),
---   T (µs), early (µs), late (µs); then the planned slot (epoch µs; 0: not planned)
+-- ARGV[1..] buckets    per bucket, five numbers: K (0: no log, pacing alone holds the
+--                      limit), W (µs), T (µs), early (µs), late (µs)
+-- ARGV[5n+1] slot_us   the planned slot, epoch µs (0: not planned); n buckets
 --
 -- Returns {allowed (1|0), retry_after_ms, reason ("ok"|"paused"|"cooldown"|"rate"),
 --          grant time (epoch µs, as a string; "" when denied),

@@ -1,12 +1,13 @@
 -- claim: take up to N due trackers of one account and lease them, atomically.
 --
--- KEYS[1] due schedule  {ns}:v1:due:{provider}:{account}       ZSET msg_id -> next check, ms
--- KEYS[2] in flight     {ns}:v1:inflight:{provider}:{account}  ZSET msg_id -> claimed at, ms
--- ARGV[1] how many to claim at most
--- ARGV[2] lease_ms: a claimed tracker comes due again by itself after this long, so a
---         check lost with its worker is retried without anyone noticing the loss
--- ARGV[3] how many may be in flight (claimed, not yet observed) at once; -1 for no cap.
---         Claims older than the lease no longer count: their checks are lost or late.
+-- KEYS[1] due           due schedule  {ns}:v1:due:{provider}:{account}       ZSET msg_id -> next check, ms
+-- KEYS[2] inflight      in flight     {ns}:v1:inflight:{provider}:{account}  ZSET msg_id -> claimed at, ms
+-- ARGV[1] limit         how many to claim at most
+-- ARGV[2] lease_ms      a claimed tracker comes due again by itself after this long, so a
+--                       check lost with its worker is retried without anyone noticing the loss
+-- ARGV[3] max_inflight  how many may be in flight (claimed, not yet observed) at once; -1 for
+--                       no cap. Claims older than the lease no longer count: their checks are
+--                       lost or late.
 --
 -- Returns the claimed members (msg_ids), most overdue first.
 local due, inflight = KEYS[1], KEYS[2]

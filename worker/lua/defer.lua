@@ -3,18 +3,18 @@
 -- Not an error: the tracker's error count and backoff stay as they are. A tracker whose
 -- deadline has passed ends here as timed_out, so a long pause cannot keep it alive.
 --
--- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
--- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}
--- KEYS[3] active counts  {ns}:v1:active
--- KEYS[4] events stream  {ns}:v1:events
--- KEYS[5] fleet counters {ns}:v1:stats    HASH: "deferrals:<reason>" += 1
--- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
--- ARGV[1] tracker id
--- ARGV[2] delay, ms
--- ARGV[3] reason ("rate", "cooldown", "paused")
--- ARGV[4] retention_ms of a finished tracker
--- ARGV[5] events MAXLEN
--- ARGV[6] counters to add to stats with this write, "field\tn" lines ('' for none)
+-- KEYS[1] tracker   tracker hash    {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due       due schedule    {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[3] active    active counts   {ns}:v1:active
+-- KEYS[4] events    events stream   {ns}:v1:events
+-- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "deferrals:<reason>" += 1
+-- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
+-- ARGV[1] tracker_id     "provider:account:msg_id"
+-- ARGV[2] delay_ms       delay, ms
+-- ARGV[3] reason         "rate", "cooldown", "paused"
+-- ARGV[4] retention_ms   of a finished tracker
+-- ARGV[5] events_maxlen  events MAXLEN
+-- ARGV[6] counts         counters to add to stats with this write, "field\tn" lines ('' for none)
 --
 -- Returns {status, outcome}: status "deferred", "gone" or "finished".
 local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]

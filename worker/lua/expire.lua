@@ -3,16 +3,16 @@
 -- claims, so a tracker ends at its deadline even if none of its checks ever reports (each
 -- one crashes its worker, or is lost): the lease alone would bring it back for ever.
 --
--- KEYS[1] due schedule   {ns}:v1:due:{provider}:{account}
--- KEYS[2] in flight      {ns}:v1:inflight:{provider}:{account}
--- KEYS[3] active counts  {ns}:v1:active
--- KEYS[4] events stream  {ns}:v1:events
--- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:timed_out" += 1
--- KEYS[6..] the claimed trackers' hashes  {ns}:v1:t:{provider}:{account}:{msg_id}
--- ARGV[1] retention_ms of a finished tracker
--- ARGV[2] events MAXLEN
--- ARGV[3] lease_ms the claim gave them
--- ARGV[4..] the claimed trackers' ids, in the order of their KEYS
+-- KEYS[1] due        due schedule    {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[2] inflight   in flight       {ns}:v1:inflight:{provider}:{account}
+-- KEYS[3] active     active counts   {ns}:v1:active
+-- KEYS[4] events     events stream   {ns}:v1:events
+-- KEYS[5] stats      fleet counters  {ns}:v1:stats    HASH: "finished:timed_out" += 1
+-- KEYS[6..] trackers the claimed trackers' hashes  {ns}:v1:t:{provider}:{account}:{msg_id}
+-- ARGV[1] retention_ms    of a finished tracker
+-- ARGV[2] events_maxlen   events MAXLEN
+-- ARGV[3] lease_ms        the lease the claim gave them
+-- ARGV[4..] tracker_ids   the claimed trackers' ids, in the order of their KEYS
 --
 -- A tracker whose deadline comes before its lease ends is due again at its deadline, so
 -- one whose check is lost with its worker ends at the deadline, not a lease after it.

@@ -1,25 +1,26 @@
 -- observe: apply one check's result to a tracker, atomically.
 --
--- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
--- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET tracker id -> next check, ms
--- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
--- KEYS[4] events stream  {ns}:v1:events   one entry per real change
--- KEYS[5] fleet counters {ns}:v1:stats    HASH: "checks" += 1, "finished:<outcome>" += 1
--- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
--- ARGV[1]  tracker id "provider:account:msg_id"
--- ARGV[2]  observed canonical state, '' when the raw value has no mapping
--- ARGV[3]  raw value as the gateway said it
--- ARGV[4]  "1" when ARGV[2..3] hold an observation, "0" when the check got none (an error)
--- ARGV[5]  ceiling: the furthest state this provider can report
--- ARGV[6]  next check delay, ms, if the tracker stays active
--- ARGV[7]  retention_ms of a finished tracker
--- ARGV[8]  events MAXLEN
--- ARGV[9]  error text (already redacted), '' for none
--- ARGV[10] "1" when the gateway said the message does not exist (it fails the tracker only
---          if no answer ever showed the message: see below)
--- ARGV[11] not-found grace, ms since the tracker was created
--- ARGV[12] per-recipient detail, JSON, '' for none
--- ARGV[13] counters to add to stats with this write, "field\tn" lines ('' for none)
+-- KEYS[1] tracker   tracker hash    {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due       due schedule    {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[3] active    active counts   {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[4] events    events stream   {ns}:v1:events   one entry per real change
+-- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "checks" += 1, "finished:<outcome>" += 1
+-- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
+-- ARGV[1]  tracker_id          "provider:account:msg_id"
+-- ARGV[2]  observed            canonical state, '' when the raw value has no mapping
+-- ARGV[3]  raw_state           the value as the gateway said it
+-- ARGV[4]  has_observation     "1" when ARGV[2..3] hold an observation, "0" when the check got
+--                              none (an error)
+-- ARGV[5]  ceiling             the furthest state this provider can report
+-- ARGV[6]  next_delay_ms       next check delay, ms, if the tracker stays active
+-- ARGV[7]  retention_ms        of a finished tracker
+-- ARGV[8]  events_maxlen       events MAXLEN
+-- ARGV[9]  error               error text (already redacted), '' for none
+-- ARGV[10] not_found           "1" when the gateway said the message does not exist (it fails
+--                              the tracker only if no answer ever showed the message: see below)
+-- ARGV[11] not_found_grace_ms  not-found grace, ms since the tracker was created
+-- ARGV[12] detail              per-recipient detail, JSON, '' for none
+-- ARGV[13] counts              counters to add to stats with this write, "field\tn" lines ('' for none)
 --
 -- Returns {status, state, previous, outcome, changed}; status is "ok", or "gone" for a
 -- tracker that no longer exists, or "finished" for one that had already ended.

@@ -3,9 +3,9 @@
 -- The dispatcher hands out a credential's checks with countdowns from these slots, so
 -- they reach the limiter already spaced; two dispatchers never hand out the same slot.
 --
--- KEYS[1] plan  {ns}:v1:plan:{credential}  STRING: end of the planned slots, epoch µs
--- ARGV[1] spacing between two checks, µs
--- ARGV[2] how many slots to reserve
+-- KEYS[1] plan        {ns}:v1:plan:{credential}  STRING: end of the planned slots, epoch µs
+-- ARGV[1] spacing_us  spacing between two checks, µs
+-- ARGV[2] slots       how many slots to reserve
 --
 -- Returns {the first slot's offset from now, µs (0 when the credential is idle),
 --          the first slot, epoch µs (a string)}.

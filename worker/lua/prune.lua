@@ -6,10 +6,10 @@
 -- a count that drifted (a tracker hash lost to eviction, a script that failed) is set back
 -- to it here.
 --
--- KEYS[1] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
--- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}
--- KEYS[3] in flight      {ns}:v1:inflight:{provider}:{account}
--- ARGV[1] "provider:account"
+-- KEYS[1] active    active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[2] due       due schedule   {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[3] inflight  in flight      {ns}:v1:inflight:{provider}:{account}
+-- ARGV[1] group     "provider:account"
 --
 -- Returns 1 when the account was dropped, 2 when its count was repaired, 0 otherwise.
 local scheduled = redis.call('ZCARD', KEYS[2])

@@ -1,21 +1,21 @@
 -- register: start tracking a message, update an active tracker, or re-open a timed-out one;
 -- idempotent.
 --
--- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
--- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
--- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
--- KEYS[4] events stream  {ns}:v1:events
--- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:settled" += 1 when an update settles it,
---                                          "reopened" += 1, "active:<provider>:<state>" gauges
--- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   (type-checked only)
--- ARGV[1] tracker id "provider:account:msg_id"
--- ARGV[2] until ("delivered" | "read")
--- ARGV[3] expires_in_ms
--- ARGV[4] first check delay, ms
--- ARGV[5] ceiling: the furthest state this provider can report
--- ARGV[6] retention_ms of a finished tracker
--- ARGV[7] events MAXLEN
--- ARGV[8..] field, value pairs stored only when the tracker is created
+-- KEYS[1] tracker   tracker hash    {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due       due schedule    {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[3] active    active counts   {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[4] events    events stream   {ns}:v1:events
+-- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "finished:settled" += 1 when an update
+--                   settles it, "reopened" += 1, "active:<provider>:<state>" gauges
+-- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   (type-checked only)
+-- ARGV[1] tracker_id      "provider:account:msg_id"
+-- ARGV[2] until           "delivered" | "read"
+-- ARGV[3] expires_in_ms   the producer's expires_in, ms
+-- ARGV[4] first_delay_ms  first check delay, ms
+-- ARGV[5] ceiling         the furthest state this provider can report
+-- ARGV[6] retention_ms    of a finished tracker
+-- ARGV[7] events_maxlen   events MAXLEN
+-- ARGV[8..] fields        field, value pairs stored only when the tracker is created
 --
 -- Returns {status, outcome}: status is "created", "updated", "unchanged", "reopened" (a
 -- timed-out tracker tracked again: active again, its history kept) or "finished" (settled

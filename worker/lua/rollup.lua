@@ -3,11 +3,11 @@
 -- Two beats running housekeeping by mistake write one entry per period between them: the
 -- period comes from the Redis clock and the last one written is kept in KEYS[3].
 --
--- KEYS[1] fleet counters {ns}:v1:stats          HASH
--- KEYS[2] rollup stream  {ns}:v1:rollup         one entry per period: the counters then
--- KEYS[3] last period    {ns}:v1:rollup-period  STRING
--- ARGV[1] period, ms
--- ARGV[2] stream MAXLEN (approximate)
+-- KEYS[1] stats          fleet counters  {ns}:v1:stats          HASH
+-- KEYS[2] rollup         rollup stream   {ns}:v1:rollup         one entry per period: the counters then
+-- KEYS[3] rollup_period  last period     {ns}:v1:rollup-period  STRING
+-- ARGV[1] period_ms      the period, ms
+-- ARGV[2] maxlen         stream MAXLEN (approximate)
 --
 -- Returns the entry id, or '' when this period's entry exists already.
 local period = tonumber(ARGV[1])

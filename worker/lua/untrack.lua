@@ -1,14 +1,14 @@
 -- untrack: a producer no longer wants to know; the tracker ends as cancelled.
 --
--- KEYS[1] tracker hash   {ns}:v1:t:{provider}:{account}:{msg_id}
--- KEYS[2] due schedule   {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
--- KEYS[3] active counts  {ns}:v1:active   HASH "provider:account" -> active trackers
--- KEYS[4] events stream  {ns}:v1:events   one entry: outcome "cancelled"
--- KEYS[5] fleet counters {ns}:v1:stats    HASH: "finished:cancelled" += 1
--- KEYS[6] in flight      {ns}:v1:inflight:{provider}:{account}   a claimed check is dropped
--- ARGV[1] tracker id "provider:account:msg_id"
--- ARGV[2] retention_ms of a finished tracker
--- ARGV[3] events MAXLEN
+-- KEYS[1] tracker   tracker hash    {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[2] due       due schedule    {ns}:v1:due:{provider}:{account}  ZSET msg_id -> next check, ms
+-- KEYS[3] active    active counts   {ns}:v1:active   HASH "provider:account" -> active trackers
+-- KEYS[4] events    events stream   {ns}:v1:events   one entry: outcome "cancelled"
+-- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "finished:cancelled" += 1
+-- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   a claimed check is dropped
+-- ARGV[1] tracker_id    "provider:account:msg_id"
+-- ARGV[2] retention_ms  of a finished tracker
+-- ARGV[3] events_maxlen events MAXLEN
 --
 -- Returns {status, outcome}: "cancelled", "gone" (no such tracker) or "finished" (it had
 -- already ended: its outcome is left as it was).
