@@ -10,13 +10,13 @@ import fakeredis
 import pytest
 
 from config import load_settings
+from worker.local import write_accounts
 from worker.runtime import Engine
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text('[accounts.shop]\nprovider = "wamm"\ntoken = "sekrit-token-1"\n')
+    accounts = write_accounts(tmp_path / "accounts.toml", {"shop": {"provider": "wamm", "token": "sekrit-token-1"}})
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
     return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
 
