@@ -33,9 +33,10 @@ from pathlib import Path
 import celery
 
 from bench import claim, memory, scale, throughput
-from bench.procs import ROOT, count_prefix, delete_prefix, redis_client, redis_version
+from bench.procs import ROOT, count_prefix, redis_client, redis_version
 from bench.report import note, show, verdict
 from config import Settings
+from worker.keys import delete_prefix
 from worker.simulator import start_process
 
 #: acceptance targets

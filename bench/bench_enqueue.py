@@ -22,8 +22,9 @@ from pathlib import Path
 
 from statuswatch_client import TRACK_QUEUE, Client
 
-from bench.procs import REDIS_URL, Deployment, cpu_s, delete_prefix, redis_client, wait_until
+from bench.procs import REDIS_URL, BenchStack, cpu_s, redis_client, wait_until
 from bench.report import note, show, verdict
+from worker.keys import delete_prefix
 
 GOAL_PER_S = 10_000
 
@@ -65,8 +66,8 @@ def _sender(client: Client, path: str, items: list[dict[str, object]]) -> Callab
 
 def register(workdir: Path, n_bulk: int, n_single: int) -> list[list[object]]:
     """One worker takes in n_bulk trackers sent as track_many, then n_single sent as track."""
-    deployment = Deployment(
-        workdir, f"swbench-{uuid.uuid4().hex[:8]}", '[accounts.shop]\nprovider = "wamm"\ntoken = "bench-token"\n',
+    deployment = BenchStack(
+        workdir, f"swbench-{uuid.uuid4().hex[:8]}", {"shop": {"provider": "wamm", "token": "bench-token"}},
         STATUSWATCH_POLL_FIRST_S="3600", STATUSWATCH_POLL_MAX_S="3600",  # no checks: intake alone
     )  # fmt: skip
     rows = []
@@ -84,7 +85,7 @@ def register(workdir: Path, n_bulk: int, n_single: int) -> list[list[object]]:
                 for item in items:
                     client.track(**item)  # type: ignore[arg-type]
             total += n
-            wait_until(lambda t=total: deployment.active() >= t, 600, f"{total} trackers", deployment.assert_alive)
+            wait_until(lambda t=total: deployment.active() >= t, 600, f"{total} trackers", deployment.check_alive)
             seconds, cpu = time.perf_counter() - began, cpu_s(worker.pid) - cpu0
             rows.append([path, n, round(seconds, 2), n / seconds, cpu / n * 1000])
     finally:

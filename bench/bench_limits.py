@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.noop_app import NOOP_TASK
-from bench.procs import NOOP_APP, STATUSWATCH_APP, Deployment, cpu_s
+from bench.procs import NOOP_APP, STATUSWATCH_APP, BenchStack, cpu_s
 from bench.report import note, show, verdict
 from bench.throughput import run_noop, wamm_accounts, wamm_token
 from config.celery import CHECK_QUEUE, TRACK_QUEUE
@@ -78,7 +78,7 @@ class Watched:
     per_second: list[int]
 
 
-def watch(sim, deployment: Deployment, done, messages: int, floor_s: float) -> Watched:
+def watch(sim, deployment: BenchStack, done, messages: int, floor_s: float) -> Watched:
     """Wait until ``done()`` reaches ``messages``; the time, the utilisation and the admitted
     requests per second.
 
@@ -98,7 +98,7 @@ def watch(sim, deployment: Deployment, done, messages: int, floor_s: float) -> W
             seconds.append(admitted(sim))
         if done() >= messages:
             break
-        deployment.assert_alive()
+        deployment.check_alive()
         time.sleep(0.05)
     elapsed = time.monotonic() - started
     utilisation = (marks[1] - marks[0]) / (TOKENS * RATE * (window[1] - window[0])) if len(marks) == 2 else float("nan")
@@ -116,9 +116,9 @@ def summarise(
     )  # fmt: skip
 
 
-def start_fleet(deployment: Deployment, workers: int, app: str = STATUSWATCH_APP, beat: bool = True) -> list[int]:
+def start_fleet(deployment: BenchStack, workers: int, app: str = STATUSWATCH_APP, beat: bool = True) -> list[int]:
     """Start ``workers`` worker processes (and beat) and wait until each answers a ping."""
-    pids = [deployment.start_worker(app, name=f"w{i}").pid for i in range(workers)]
+    pids = [deployment.start_worker(f"w{i}", app=app).pid for i in range(workers)]
     if beat:
         deployment.start_beat()
     deployment.wait_workers(workers)
@@ -129,14 +129,14 @@ def fleet_cpu_s(pids: list[int]) -> float:
     return sum(cpu_s(p) for p in pids)
 
 
-def send_tracks(deployment: Deployment, plan: dict) -> None:
+def send_tracks(deployment: BenchStack, plan: dict) -> None:
     deployment.send_many("statuswatch.track", (((), {"provider": "wamm", "account": a, "msg_id": m}) for a, m in plan))
 
 
 def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
     namespace = f"swbench-{uuid.uuid4().hex[:6]}-sw{workers}"
     aliases = sorted({alias for alias, _ in plan})
-    deployment = Deployment(
+    deployment = BenchStack(
         workdir, namespace, wamm_accounts(sim.url, aliases, f"{RATE}/s"),
         STATUSWATCH_POLL_FIRST_S=str(POLL["first_s"]), STATUSWATCH_POLL_MAX_S=str(POLL["max_s"]),
         STATUSWATCH_POLL_JITTER="0", STATUSWATCH_DEFAULT_EXPIRES_S="120",
@@ -163,7 +163,7 @@ def run_statuswatch(workdir: Path, workers: int, plan: dict, sim) -> Result:
 def run_baseline(workdir: Path, workers: int, plan: dict, sim) -> Result:
     namespace = f"swbench-{uuid.uuid4().hex[:6]}-base{workers}"
     done_key = f"{namespace}:done"
-    deployment = Deployment(
+    deployment = BenchStack(
         workdir, namespace, None, BASELINE_RATE_LIMIT=f"{TOKENS * RATE // workers}/s", BASELINE_DONE_KEY=done_key
     )
     try:
@@ -186,7 +186,7 @@ def run_tracking(workdir: Path, workers: int, plan: dict) -> float:
     the run, registered with their first check an hour away, so nothing but tracking runs."""
     namespace = f"swbench-{uuid.uuid4().hex[:6]}-track{workers}"
     aliases = sorted({alias for alias, _ in plan})
-    deployment = Deployment(
+    deployment = BenchStack(
         workdir, namespace, wamm_accounts("http://127.0.0.1:9", aliases, f"{RATE}/s"),
         STATUSWATCH_POLL_FIRST_S="3600", STATUSWATCH_POLL_MAX_S="3600", STATUSWATCH_DEFAULT_EXPIRES_S="7200",
     )  # fmt: skip
@@ -198,7 +198,7 @@ def run_tracking(workdir: Path, workers: int, plan: dict) -> float:
         while deployment.active() < len(plan) or deployment.queue_length(TRACK_QUEUE):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{deployment.active()} of {len(plan)} registered")
-            deployment.assert_alive()
+            deployment.check_alive()
             time.sleep(0.05)
         return (fleet_cpu_s(pids) - cpu0) / len(plan) * 1000
     finally:
@@ -208,7 +208,7 @@ def run_tracking(workdir: Path, workers: int, plan: dict) -> float:
 def run_paced_noop(workdir: Path, workers: int, total: int, rate_per_s: float) -> float:
     """CPU ms per Celery no-op task on ``workers`` worker processes, the tasks arriving at
     ``rate_per_s`` as checks do (a flood drained by one worker costs less per task)."""
-    deployment = Deployment(workdir, f"swbench-{uuid.uuid4().hex[:6]}-noop{workers}")
+    deployment = BenchStack(workdir, f"swbench-{uuid.uuid4().hex[:6]}-noop{workers}")
     try:
         pids = start_fleet(deployment, workers, NOOP_APP, beat=False)
         cpu0 = fleet_cpu_s(pids)
@@ -217,12 +217,12 @@ def run_paced_noop(workdir: Path, workers: int, total: int, rate_per_s: float) -
             for i in range(total):
                 time.sleep(max(0.0, started + i / rate_per_s - time.monotonic()))
                 deployment.producer.send_task(NOOP_TASK, args=(f"noop:{i}",), producer=producer, expires=60)
-        unacked = f"{deployment.broker_prefix}unacked"
+        unacked = f"{deployment.settings.broker_key_prefix}unacked"
         deadline = time.monotonic() + 60
         while deployment.queue_length(CHECK_QUEUE) or deployment.redis.hlen(unacked):
             if time.monotonic() > deadline:
                 raise TimeoutError("paced no-op tasks not drained within 60 s")
-            deployment.assert_alive()
+            deployment.check_alive()
             time.sleep(0.05)
         return (fleet_cpu_s(pids) - cpu0) / total * 1000
     finally:

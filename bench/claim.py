@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import memory
-from bench.procs import Deployment, delete_prefix, redis_client
+from bench.procs import BenchStack, redis_client
 from config import PollPolicy, Settings
 from config.celery import CHECK_QUEUE
 from worker.fleet import Fleet
-from worker.keys import Keys
+from worker.keys import Keys, delete_prefix
 from worker.messages import TaskCall
 from worker.runtime import Engine
 from worker.store import Store
@@ -76,7 +76,7 @@ def measure_claims(namespace: str, total: int, batches: list[int]) -> list[Claim
 
 def measure_dispatch(workdir: Path, namespace: str, total: int) -> ClaimFigure:
     """``Engine.dispatch`` with the real enqueue, until ``total`` ids are claimed and published."""
-    deployment = Deployment(workdir, namespace)
+    deployment = BenchStack(workdir, namespace)
     engine = Engine.from_settings(deployment.settings, deployment.redis)
     producer_app = deployment.producer
 

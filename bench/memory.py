@@ -21,9 +21,9 @@ from functools import partial
 
 import redis
 
-from bench.procs import count_prefix, delete_prefix, redis_client
+from bench.procs import count_prefix, redis_client
 from config import PollPolicy, Settings
-from worker.keys import Keys, tracker_id
+from worker.keys import Keys, delete_prefix, tracker_id
 from worker.providers import CEILINGS
 from worker.schedule import next_check_delay_s
 from worker.states import Observation, State

@@ -1,28 +1,20 @@
-"""Worker and beat subprocesses under a namespace of their own, their CPU and memory, and cleanup.
-
-The approach of ``tests/integration/harness.py`` (real ``celery`` processes, an environment
-per deployment, a broker key prefix per namespace), without importing the test package.
+"""The bench's deployments (``worker.local.LocalStack`` under a namespace of their own, so
+the worker processes are started by the product's own command) and its measurements of
+them: CPU and memory from /proc, Redis helpers, waiting.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import redis
-from celery import Celery
 
-from config import Settings, load_settings
-from config.celery import QUEUES, celery_settings
-from worker.fleet import Fleet
-from worker.keys import Keys
-from worker.store import Store
+from worker.keys import prefix_pattern
+from worker.local import AccountTables, LocalStack, write_accounts
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("SWBENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -32,7 +24,6 @@ STOP_TIMEOUT_S = 20.0
 #: Celery apps the bench starts workers of
 STATUSWATCH_APP = "worker"
 NOOP_APP = "bench.noop_app"
-
 
 #: one task message: positional and keyword arguments
 Call = tuple[tuple[Any, ...], dict[str, Any]]
@@ -70,21 +61,8 @@ def redis_client() -> redis.Redis:
     return client
 
 
-def delete_prefix(client: redis.Redis, prefix: str) -> int:
-    """SCAN + DEL the keys under ``prefix`` (and only those); returns how many were deleted."""
-    deleted, batch = 0, []
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        batch.append(key)
-        if len(batch) == 500:
-            deleted += client.delete(*batch)
-            batch = []
-    if batch:
-        deleted += client.delete(*batch)
-    return deleted
-
-
 def count_prefix(client: redis.Redis, prefix: str) -> int:
-    return sum(1 for _ in client.scan_iter(match=f"{prefix}*", count=1000))
+    return sum(1 for _ in client.scan_iter(match=prefix_pattern(prefix), count=1000))
 
 
 def redis_version(client: redis.Redis) -> str:
@@ -94,72 +72,28 @@ def redis_version(client: redis.Redis) -> str:
 # -- a deployment ----------------------------------------------------------------------
 
 
-def bench_env(namespace: str, accounts_file: Path | None, overrides: Mapping[str, str]) -> dict[str, str]:
-    """The environment of every process of one deployment; inherited STATUSWATCH_* are dropped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSWATCH_")}
-    env.update(
-        {
+class BenchStack(LocalStack):
+    """``LocalStack`` under a namespace and broker key prefix of its own, its settings from
+    ``overrides`` alone (inherited ``STATUSWATCH_*`` are dropped); ``stop`` ends the
+    processes and deletes its keys.
+
+    Its workers are the product's: ``LocalStack.start_worker``'s defaults (pool and
+    concurrency from ``config.celery``, INFO, heartbeat on), as ``statuswatch up`` starts them.
+    """
+
+    def __init__(self, workdir: Path, namespace: str, accounts: AccountTables | None = None, **overrides: str) -> None:
+        workdir = workdir / namespace
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {
             "STATUSWATCH_REDIS_URL": REDIS_URL,
             "STATUSWATCH_BROKER_URL": REDIS_URL,
             "STATUSWATCH_NAMESPACE": namespace,
             "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
-            "PYTHONPATH": str(ROOT),
-            **({"STATUSWATCH_ACCOUNTS_FILE": str(accounts_file)} if accounts_file else {}),
-            **overrides,
         }
-    )
-    return env
-
-
-class Deployment:
-    """Worker and beat processes with their own namespace; ``stop`` ends them and deletes its keys."""
-
-    def __init__(self, workdir: Path, namespace: str, accounts_toml: str | None = None, **overrides: str) -> None:
-        self.workdir = workdir / namespace
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        if accounts is not None:
+            env["STATUSWATCH_ACCOUNTS_FILE"] = str(write_accounts(workdir / "accounts.toml", accounts))
+        super().__init__(workdir, {**env, **overrides}, inherit_settings=False)
         self.namespace = namespace
-        accounts = None
-        if accounts_toml is not None:
-            accounts = self.workdir / "accounts.toml"
-            accounts.write_text(accounts_toml)
-        self.env = bench_env(namespace, accounts, overrides)
-        self.settings: Settings = load_settings(self.env)
-        self.redis = redis_client()
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._logs: list[IO[bytes]] = []
-        self.producer = Celery(f"bench-producer-{namespace}", set_as_current=False)
-        self.producer.config_from_object(celery_settings(self.settings))
-        self.store = Store(self.redis, Keys(namespace), retention_s=self.settings.retention_s)
-        self.fleet = Fleet(self.redis, self.store.keys)
-
-    @property
-    def broker_prefix(self) -> str:
-        return self.settings.broker_key_prefix
-
-    # -- processes -----------------------------------------------------------------------
-
-    def start_worker(self, app: str = STATUSWATCH_APP, name: str = "worker") -> subprocess.Popen[bytes]:
-        """``celery -A app worker -P threads``; concurrency and prefetch come from the config."""
-        cmd = [
-            sys.executable, "-m", "celery", "-A", app, "worker", "-P", "threads",
-            "-Q", ",".join(QUEUES), "-n", f"{name}@{self.namespace}",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
-        ]  # fmt: skip
-        return self._spawn(name, cmd)
-
-    def start_beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable, "-m", "celery", "-A", STATUSWATCH_APP, "beat", "-l", "WARNING",
-            "-s", str(self.workdir / f"{name}-schedule"),
-        ]  # fmt: skip
-        return self._spawn(name, cmd)
-
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
-        self._logs.append(log)
-        proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs[name] = proc
-        return proc
 
     def wait_workers(self, count: int, timeout_s: float = 60.0) -> None:
         """Wait until ``count`` workers answer a ping, so CPU measured from here leaves their start-up out.
@@ -169,36 +103,15 @@ class Deployment:
         """
         deadline = time.monotonic() + timeout_s
         while len(self.producer.control.ping(timeout=0.5)) < count:
-            self.assert_alive()
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fewer than {count} workers answered a ping within {timeout_s:.0f} s")
 
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")
-
-    def assert_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
-
-    def stop_process(self, name: str) -> None:
-        proc = self.procs.pop(name)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def stop(self) -> int:
-        """End the processes, close the logs and delete this deployment's keys; returns how many."""
-        for name in list(self.procs):
-            self.stop_process(name)
-        for log in self._logs:
-            log.close()
-        deleted = delete_prefix(self.redis, self.namespace)
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """End the processes, close the logs and delete this deployment's keys."""
+        super().stop(timeout_s)
+        self.delete_namespace()
         self.redis.close()
-        return deleted
 
     # -- broker ----------------------------------------------------------------------------
 
@@ -210,9 +123,6 @@ class Deployment:
                 self.producer.send_task(task, args=args, kwargs=kwargs, producer=producer, **options)
                 sent += 1
         return sent
-
-    def queue_length(self, queue: str) -> int:
-        return int(self.redis.llen(f"{self.broker_prefix}{queue}"))
 
     def active(self) -> int:
         """Active trackers, all accounts together."""

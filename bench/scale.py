@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.procs import Deployment, cpu_s, rss_mb, thread_count
+from bench.procs import BenchStack, cpu_s, rss_mb, thread_count
 from bench.throughput import wamm_accounts, wamm_token
 from config import Settings
 from config.celery import CHECK_QUEUE, TRACK_QUEUE
@@ -88,7 +88,7 @@ def life(settle_s: float) -> list[list[object]]:
 class Watch:
     """Reads one sample of the deployment's state."""
 
-    def __init__(self, deployment: Deployment, simulator: SimulatorClient, pid: int, started: float) -> None:
+    def __init__(self, deployment: BenchStack, simulator: SimulatorClient, pid: int, started: float) -> None:
         self.deployment = deployment
         self.simulator = simulator
         self.pid = pid
@@ -121,7 +121,7 @@ def progress_line(s: ScaleSample) -> str:
     )
 
 
-def outcomes(deployment: Deployment, messages: list[tuple[str, str]]) -> Counter[str]:
+def outcomes(deployment: BenchStack, messages: list[tuple[str, str]]) -> Counter[str]:
     """``state/outcome`` counts over every tracker ("missing" for one never registered)."""
     keys = deployment.store.keys
     counts: Counter[str] = Counter()
@@ -146,7 +146,7 @@ def run_scale(workdir: Path, namespace: str, sim_url: str, plan: ScalePlan) -> S
     simulator = SimulatorClient(sim_url)
     messages = plan.messages()
     accounts = wamm_accounts(sim_url, plan.aliases(), plan.rate_limit)
-    deployment = Deployment(workdir, namespace, accounts, **{**SCALE_OVERRIDES, **plan.overrides})
+    deployment = BenchStack(workdir, namespace, accounts, **{**SCALE_OVERRIDES, **plan.overrides})
     try:
         worker = deployment.start_worker()
         deployment.start_beat()
@@ -209,7 +209,7 @@ class Sampler(threading.Thread):
         next_at = 0.0
         while next_at <= self.limit_s:
             time.sleep(max(0.0, self.watch.started + next_at - time.monotonic()))
-            self.watch.deployment.assert_alive()
+            self.watch.deployment.check_alive()
             sample = self.watch.sample()
             self.samples.append(sample)
             done = self.tracks_sent.is_set() and finished(sample)

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.noop_app import NOOP_TASK
-from bench.procs import NOOP_APP, Call, Deployment, cpu_s
+from bench.procs import NOOP_APP, BenchStack, Call, cpu_s
 from config.celery import CHECK_QUEUE
+from worker.local import AccountTables
 from worker.simulator import SimulatorClient
 
 ACCOUNT = "shop"
@@ -46,13 +47,12 @@ def wamm_token(alias: str) -> str:
     return f"swbench-{alias}-token-5e1f0c"
 
 
-def wamm_accounts(url: str, aliases: list[str], rate_limit: str) -> str:
+def wamm_accounts(url: str, aliases: list[str], rate_limit: str) -> AccountTables:
     """The accounts file: one WAMM account per alias, all on the simulator."""
-    return "".join(
-        f'[accounts.{alias}]\nprovider = "wamm"\ntoken = "{wamm_token(alias)}"\nbase_url = "{url}"\n'
-        f'rate_limit = "{rate_limit}"\n'
+    return {
+        alias: {"provider": "wamm", "token": wamm_token(alias), "base_url": url, "rate_limit": rate_limit}
         for alias in aliases
-    )
+    }
 
 
 @dataclass(frozen=True)
@@ -127,16 +127,16 @@ def phase_timeout_s(total: int) -> float:
 
 def run_noop(workdir: Path, namespace: str, total: int) -> Run:
     """The baseline: ``total`` no-op tasks queued, then one worker drains them."""
-    deployment = Deployment(workdir, namespace)
+    deployment = BenchStack(workdir, namespace)
     try:
         calls: Iterator[Call] = (((f"{GROUP}:{i}",), {}) for i in range(total))
         deployment.send_many(NOOP_TASK, calls, expires=NOOP_EXPIRES_S)
-        worker = deployment.start_worker(NOOP_APP, "noop")
+        worker = deployment.start_worker("noop", app=NOOP_APP)
 
         def done() -> int:
             return total - deployment.queue_length(CHECK_QUEUE)
 
-        samples = sample_progress(done, worker.pid, total, phase_timeout_s(total), deployment.assert_alive)
+        samples = sample_progress(done, worker.pid, total, phase_timeout_s(total), deployment.check_alive)
         return run_of("no-op task", samples, total)
     finally:
         deployment.stop()
@@ -150,7 +150,7 @@ def run_statuswatch(workdir: Path, namespace: str, total: int, sim_url: str, fir
         {"provider": "wamm", "credential": wamm_token(ACCOUNT), "msg_id": m, "life": SETTLED_AT_ONCE} for m in msg_ids
     )
     accounts = wamm_accounts(sim_url, [ACCOUNT], UNBOUNDED_RATE)
-    deployment = Deployment(workdir, namespace, accounts, **STATUSWATCH_OVERRIDES)
+    deployment = BenchStack(workdir, namespace, accounts, **STATUSWATCH_OVERRIDES)
     try:
         calls = (((), {"provider": "wamm", "account": ACCOUNT, "msg_id": m}) for m in msg_ids)
         deployment.send_many("statuswatch.track", calls)
@@ -158,10 +158,10 @@ def run_statuswatch(workdir: Path, namespace: str, total: int, sim_url: str, fir
 
         active = deployment.active
         timeout_s = phase_timeout_s(total)
-        tracked = sample_progress(active, worker.pid, total, timeout_s, deployment.assert_alive)
+        tracked = sample_progress(active, worker.pid, total, timeout_s, deployment.check_alive)
         requests_before = simulator.stats()["total"]
         deployment.start_beat()
-        checked = sample_progress(lambda: total - active(), worker.pid, total, timeout_s, deployment.assert_alive)
+        checked = sample_progress(lambda: total - active(), worker.pid, total, timeout_s, deployment.check_alive)
         requests = simulator.stats()["total"] - requests_before
         leftovers = deployment.fleet.due_count()
         return (

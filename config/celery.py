@@ -44,8 +44,8 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 4,
         "worker_pool": "threads",
         "worker_concurrency": 16,
-        # Task events (Celery's default: off) took about 15 % of a worker's time (py-spy) at a
-        # hundred checks a second. Flower turns them on in the workers it watches (its
+        # Task events (Celery's default: off) cost a busy worker dearly (docs/decisions.md,
+        # "Task events off by default"). Flower turns them on in the workers it watches (its
         # `--enable_events`, every 5 s), and they stay on until the worker restarts; a worker
         # nobody has watched sends none. `celery -A worker worker -E` turns them on from the
         # start. A worker needs its heartbeat (or gossip) for Flower to turn them on: with

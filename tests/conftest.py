@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worker.fleet import Fleet, Maintenance
-from worker.keys import Keys
+from worker.keys import Keys, delete_prefix
 from worker.store import Store
 
 REDIS_URL = os.environ.get("STATUSWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -25,13 +25,6 @@ os.environ["STATUSWATCH_BROKER_URL"] = REDIS_URL
 os.environ["STATUSWATCH_NAMESPACE"] = SESSION_NS
 os.environ["STATUSWATCH_BROKER_KEY_PREFIX"] = f"{SESSION_NS}-broker:"
 os.environ.pop("STATUSWATCH_ACCOUNTS_FILE", None)
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    """Delete the keys under ``prefix`` (and only those)."""
-    batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for i in range(0, len(batch), 500):
-        client.delete(*batch[i : i + 500])
 
 
 @pytest.fixture(scope="session", autouse=True)

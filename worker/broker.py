@@ -3,11 +3,11 @@
 ``reuse_publish_clients``: one redis-py client per broker channel for publishing, instead
 of one per message. kombu builds a new ``redis.Redis`` object for every message it
 publishes and every event it sends (``Channel.conn_or_acquire`` → ``_create_client``). The
-objects share the channel's connection pool, so nothing is gained by the new object, but
-building one (its response-callback table, its event dispatcher) cost about an eighth of a
-statuswatch worker's CPU at full use of the limits (py-spy, bench/RESULTS.md). redis-py
-clients are thread-safe over a pool, so the channel keeps the first one it builds and every
-thread publishes through it. The behaviour is otherwise kombu's own.
+objects share the channel's connection pool, so nothing is gained by the new object, and
+building one (its response-callback table, its event dispatcher) costs CPU on every
+message (what it cost: docs/decisions.md, "One redis-py client per broker channel").
+redis-py clients are thread-safe over a pool, so the channel keeps the first one it builds
+and every thread publishes through it. The behaviour is otherwise kombu's own.
 
 ``survive_closed_connections``: a worker holding unacknowledged messages (a busy
 statuswatch worker always does: running checks with ``acks_late``, checks held for their

@@ -21,7 +21,7 @@ from typing import TextIO
 from config import load_settings
 from worker.embedded import redis_for
 from worker.keys import tracker_id
-from worker.local import LocalStack
+from worker.local import LocalStack, write_accounts
 from worker.simulator import start_process
 
 #: (weight, raw WAMM life as [state, seconds after sending] steps) — a realistic mix
@@ -52,11 +52,8 @@ def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.s
         start_process() as simulator,
     ):
         print(server.describe(), file=out, flush=True)
-        accounts = Path(tmp) / "accounts.toml"
-        accounts.write_text(
-            f'[accounts.demo]\nprovider = "wamm"\ntoken = "{token}"\nbase_url = "{simulator.url}"\n'
-            'rate_limit = "400/s"\n'
-        )
+        demo_account = {"provider": "wamm", "token": token, "base_url": simulator.url, "rate_limit": "400/s"}
+        accounts = write_accounts(Path(tmp) / "accounts.toml", {"demo": demo_account})
         stack = LocalStack(
             Path(tmp),
             {

@@ -1,11 +1,20 @@
-"""Every Redis key statuswatch writes, in one place, under one namespace with a schema version.
+"""Every Redis key statuswatch writes, in one place, under one namespace with a schema version,
+and the one cleaner of the keys under a prefix (``delete_prefix``).
 
 Lua scripts receive all of these through ``KEYS``; none is built inside a script.
 """
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis
+
 SCHEMA = "v1"
+#: keys a cleaner deletes with one DEL
+DELETE_BATCH = 500
 
 
 class Keys:
@@ -92,3 +101,28 @@ def split_tracker_id(value: str) -> tuple[str, str, str]:
     if not (sep and sep2 and provider and account and msg_id):
         raise ValueError(f"tracker: expected 'provider:account:msg_id', got {value!r}")
     return provider, account, msg_id
+
+
+def prefix_pattern(prefix: str) -> str:
+    """A SCAN ``MATCH`` glob for the keys that start with ``prefix``, its own ``*?[]\\`` taken literally."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete the keys that start with ``prefix``, and only those (SCAN, then DEL in batches);
+    returns how many were deleted. Every cleaner of a namespace or broker prefix uses this.
+
+    Raises:
+        ValueError: an empty prefix (it would name every key of the database).
+    """
+    if not prefix:
+        raise ValueError("delete_prefix: an empty prefix names every key")
+    deleted, batch = 0, []
+    for key in client.scan_iter(match=prefix_pattern(prefix), count=1000):
+        batch.append(key)
+        if len(batch) == DELETE_BATCH:
+            deleted += int(client.delete(*batch))
+            batch = []
+    if batch:
+        deleted += int(client.delete(*batch))
+    return deleted

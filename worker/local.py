@@ -1,12 +1,16 @@
 """A statuswatch deployment on this machine: Celery worker and beat processes under one
-namespace, started and stopped together. Used by ``statuswatch demo``, ``statuswatch up``
-(``run_up``) and by the tests.
+namespace, started and stopped together. The one local harness: ``statuswatch demo``,
+``statuswatch up`` (``run_up``), the integration tests (``tests/integration/harness.py``)
+and the benchmarks (``bench/procs.py``) all start their processes through ``LocalStack``.
 
 It starts real ``celery -A worker worker|beat`` subprocesses, so what runs here is what
 runs in production; it leaves no process behind (``stop`` terminates, then kills). Each
 child runs in a session of its own, so a terminal's Ctrl-C reaches only ``statuswatch``,
 which stops them in order (worker and beat before the Redis they use), and on Linux each
 gets SIGTERM if ``statuswatch`` itself dies.
+
+Accounts files are written by ``accounts_toml``/``write_accounts`` (tomli-w: every string
+escaped), never by string formatting.
 """
 
 from __future__ import annotations
@@ -19,16 +23,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+import tomli_w
 from celery import Celery
 
 from config import load_settings
 from config.celery import QUEUES, celery_settings
 from worker.embedded import RedisInUse, die_with_parent, redis_for
 from worker.fleet import Fleet
+from worker.keys import delete_prefix
 from worker.runtime import Engine, redis_client
 from worker.simulator import SimulatorProcess, start_process
 
@@ -39,12 +45,37 @@ UP_DIR = Path(".statuswatch/up")
 SIM_TOKEN = "local-simulator-token"
 
 
-class LocalStack:
-    """Worker and beat processes for one namespace, with a producer and the store at hand."""
+#: an accounts file's content: account alias -> its fields (``provider``, credentials, ...)
+AccountTables = Mapping[str, Mapping[str, Any]]
 
-    def __init__(self, workdir: Path, env: Mapping[str, str]) -> None:
+
+def accounts_toml(accounts: AccountTables) -> str:
+    """The text of an accounts file: one ``[accounts.ALIAS]`` table per entry, in order.
+
+    Written by tomli-w, so every string (a token, a URL) and every alias is quoted and
+    escaped as TOML needs; ``config.accounts`` reads it back as given.
+    """
+    return tomli_w.dumps({"accounts": {alias: dict(fields) for alias, fields in accounts.items()}})
+
+
+def write_accounts(path: Path, accounts: AccountTables) -> Path:
+    """Write ``accounts_toml(accounts)`` to ``path``; returns the path."""
+    path.write_text(accounts_toml(accounts), encoding="utf-8")
+    return path
+
+
+class LocalStack:
+    """Worker and beat processes for one namespace, with a producer and the store at hand.
+
+    ``env`` holds the deployment's settings (``STATUSWATCH_*``); they override this
+    process's environment, whose ``STATUSWATCH_*`` variables the children also get unless
+    ``inherit_settings`` is false (then ``env`` alone configures them).
+    """
+
+    def __init__(self, workdir: Path, env: Mapping[str, str], *, inherit_settings: bool = True) -> None:
         self.workdir = workdir
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+        inherited = {k: v for k, v in os.environ.items() if inherit_settings or not k.startswith("STATUSWATCH_")}
+        self.env = {**inherited, "PYTHONPATH": str(ROOT), **env}
         self.settings = load_settings(self.env)
         self.redis = redis_client(self.settings.redis_url)
         self.engine = Engine.from_settings(self.settings, self.redis)
@@ -59,23 +90,47 @@ class LocalStack:
         self.producer.config_from_object(celery_settings(self.settings))
 
     def start_worker(
-        self, name: str = "w1", concurrency: int = 16, loglevel: str = "INFO", pool: str = "threads"
+        self,
+        name: str = "w1",
+        *,
+        app: str = "worker",
+        pool: str | None = None,
+        concurrency: int | None = None,
+        loglevel: str = "INFO",
+        heartbeat: bool = True,
     ) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", pool,
-            "-c", str(concurrency), "-Q", ",".join(QUEUES), "-n", f"{name}@{self.settings.namespace}",
-            # the heartbeat stays: without it (and gossip, and task events) Celery builds no
-            # event dispatcher, and Flower could not turn task events on
+        """``celery -A app worker`` on statuswatch's queues, as ``name@namespace``.
+
+        Args:
+            app: the Celery app (the benchmarks also start their no-op and baseline apps here).
+            pool, concurrency: ``-P``/``-c``; None leaves them to the app's configuration
+                (``config.celery``: threads, 16), as the Procfile does.
+            loglevel: ``-l``; ``wait_ready`` reads the INFO line that says a worker is ready.
+            heartbeat: False adds ``--without-heartbeat``. It stays on in the product:
+                without it (and gossip, and task events) Celery builds no event dispatcher,
+                and Flower could not turn task events on.
+        """
+        cmd = [sys.executable, "-m", "celery", "-A", app, "worker"]
+        if pool is not None:
+            cmd += ["-P", pool]
+        if concurrency is not None:
+            cmd += ["-c", str(concurrency)]
+        cmd += [
+            "-Q", ",".join(QUEUES), "-n", f"{name}@{self.settings.namespace}",
+            # workers of one machine need no gossip or start-up sync with each other
             "--without-gossip", "--without-mingle", "-l", loglevel,
         ]  # fmt: skip
+        if not heartbeat:
+            cmd.append("--without-heartbeat")
         proc = self._spawn(name, cmd)
         self.workers[name] = self._logs[-1].tell()
         return proc
 
-    def start_beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
+    def start_beat(self, name: str = "beat", *, loglevel: str = "INFO") -> subprocess.Popen[bytes]:
+        """``celery -A worker beat``, its schedule file in the workdir."""
         schedule = self.workdir / f"{name}-schedule"
         return self._spawn(
-            name, [sys.executable, "-m", "celery", "-A", "worker", "beat", "-l", "INFO", "-s", str(schedule)]
+            name, [sys.executable, "-m", "celery", "-A", "worker", "beat", "-l", loglevel, "-s", str(schedule)]
         )
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
@@ -91,22 +146,23 @@ class LocalStack:
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Wait until every worker says it is ready to take tasks.
+    def wait_ready(self, names: Iterable[str] | None = None, timeout_s: float = 60.0) -> None:
+        """Wait until the named workers (default: every one started) say they are ready to take tasks.
 
         Raises:
             RuntimeError: a process exited, or a worker was not ready within ``timeout_s``.
         """
         deadline = time.monotonic() + timeout_s
-        waiting = dict(self.workers)
-        while waiting:
-            for name, code in self.exited().items():
-                raise RuntimeError(f"{name} exited with {code}; its log:\n{self.log(name)[-2000:]}")
+        waiting = {name: self.workers[name] for name in names} if names is not None else dict(self.workers)
+        while True:
+            self.check_alive()
             for name, start in list(waiting.items()):
                 with open(self.workdir / f"{name}.log", "rb") as log:
                     log.seek(start)
                     if b" ready." in log.read():
                         del waiting[name]
+            if not waiting:
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{', '.join(waiting)} not ready within {timeout_s} s")
             time.sleep(0.1)
@@ -115,15 +171,29 @@ class LocalStack:
         """Processes that have ended, with their exit codes."""
         return {name: code for name, proc in self.procs.items() if (code := proc.poll()) is not None}
 
+    def check_alive(self) -> None:
+        """Raise if one of the processes has ended.
+
+        Raises:
+            RuntimeError: naming the process and its exit code, and ending with its log.
+        """
+        for name, code in self.exited().items():
+            raise RuntimeError(f"{name} exited with {code}; its log:\n{self.log(name)[-3000:]}")
+
     def kill(self, name: str) -> None:
         """SIGKILL one process: no chance to finish or hand back its work."""
         proc = self.procs.pop(name)
+        self.workers.pop(name, None)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
     def track(self, **kwargs: Any) -> None:
         """Send ``statuswatch.track`` by name, as another service would."""
         self.producer.send_task("statuswatch.track", kwargs=kwargs)
+
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting on one of this deployment's broker queues."""
+        return int(self.redis.llen(f"{self.settings.broker_key_prefix}{queue}"))
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop every process (SIGTERM, then SIGKILL after ``timeout_s``)."""
@@ -142,15 +212,14 @@ class LocalStack:
             log.close()
         self._logs.clear()
 
-    def delete_namespace(self) -> None:
-        """Delete this namespace's keys and its broker keys, and nothing else."""
-        prefixes = [self.keys.prefix + ":"]
+    def delete_namespace(self) -> int:
+        """Delete every key under this namespace (``{namespace}:``) and under its broker key
+        prefix, and nothing else; returns how many. Without a broker key prefix of its own the
+        broker's keys are shared, and stay."""
+        deleted = delete_prefix(self.redis, f"{self.settings.namespace}:")
         if self.settings.broker_key_prefix:
-            prefixes.append(self.settings.broker_key_prefix)
-        for prefix in prefixes:
-            batch = list(self.redis.scan_iter(match=f"{prefix}*", count=1000))
-            for i in range(0, len(batch), 500):
-                self.redis.delete(*batch[i : i + 500])
+            deleted += delete_prefix(self.redis, self.settings.broker_key_prefix)
+        return deleted
 
 
 def run_up(workers: int, simulator: bool, out: TextIO = sys.stdout) -> int:
@@ -172,8 +241,8 @@ def run_up(workers: int, simulator: bool, out: TextIO = sys.stdout) -> int:
         sim = None
         if simulator:
             sim = started.enter_context(start_process(credentials=[SIM_TOKEN]))
-            accounts = workdir / "simulator-accounts.toml"
-            accounts.write_text(f'[accounts.sim]\nprovider = "wamm"\ntoken = "{SIM_TOKEN}"\nbase_url = "{sim.url}"\n')
+            sim_account = {"provider": "wamm", "token": SIM_TOKEN, "base_url": sim.url}
+            accounts = write_accounts(workdir / "simulator-accounts.toml", {"sim": sim_account})
             env["STATUSWATCH_ACCOUNTS_FILE"] = str(accounts)
         stack = LocalStack(workdir, env)
         started.callback(stack.stop)

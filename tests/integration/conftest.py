@@ -6,13 +6,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import Deployment
+from worker.local import AccountTables
 from worker.simulator import SimulatorClient, start_in_thread
 
 WAMM_TOKEN = "wamm-tok-3f9c1a7e5b"
 
 
-def wamm_accounts(url: str, token: str = WAMM_TOKEN) -> str:
-    return f'[accounts.shop]\nprovider = "wamm"\ntoken = "{token}"\nbase_url = "{url}"\n'
+def wamm_accounts(url: str, token: str = WAMM_TOKEN) -> AccountTables:
+    return {"shop": {"provider": "wamm", "token": token, "base_url": url}}
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REDIS_URL
-from worker.keys import tracker_id
-from worker.local import LocalStack
+from worker.keys import prefix_pattern, tracker_id
+from worker.local import AccountTables, LocalStack, write_accounts
 
 #: settings that make a deployment fast enough to test in seconds
 FAST = {
@@ -43,10 +43,9 @@ def deployment_env(namespace: str, accounts: Path, **overrides: str) -> dict[str
 class Deployment(LocalStack):
     """Worker and beat processes with their own namespace; stops and cleans what it started."""
 
-    def __init__(self, tmp_path: Path, namespace: str, accounts_toml: str, **overrides: str) -> None:
-        accounts = tmp_path / "accounts.toml"
-        accounts.write_text(accounts_toml)
-        super().__init__(tmp_path, deployment_env(namespace, accounts, **overrides))
+    def __init__(self, tmp_path: Path, namespace: str, accounts: AccountTables, **overrides: str) -> None:
+        accounts_file = write_accounts(tmp_path / "accounts.toml", accounts)
+        super().__init__(tmp_path, deployment_env(namespace, accounts_file, **overrides))
         self.namespace = namespace
 
     def stop(self, timeout_s: float = 15.0) -> None:
@@ -63,18 +62,13 @@ class Deployment(LocalStack):
         while time.monotonic() < deadline:
             if condition():
                 return
-            for name, code in self.exited().items():
-                raise AssertionError(f"{name} exited with {code}:\n{self.log(name)[-3000:]}")
+            self.check_alive()
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
-    def wait_ready(self, names: list[str], timeout_s: float = 30) -> None:
-        """Wait until each named worker has logged that it is ready to take tasks."""
-        self.wait_for(lambda: all(" ready." in self.log(n) for n in names), timeout_s, f"{names} ready")
-
     def tracked(self) -> int:
         """Trackers that exist (active or finished), whatever their account."""
-        return sum(1 for _ in self.redis.scan_iter(match=f"{self.keys.prefix}:t:*", count=1000))
+        return sum(1 for _ in self.redis.scan_iter(match=prefix_pattern(f"{self.keys.prefix}:t:"), count=1000))
 
     def wait_all_finished(self, count: int, timeout_s: float) -> None:
         """Wait until ``count`` trackers exist and none is active any more."""
@@ -88,6 +82,3 @@ class Deployment(LocalStack):
         for _, fields in self.redis.xrange(self.keys.events, "-", "+"):
             grouped.setdefault(fields["msg_id"], []).append(fields)
         return grouped
-
-    def queue_length(self, queue: str) -> int:
-        return int(self.redis.llen(f"{self.namespace}-broker:{queue}"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REDIS_URL
+from worker.local import write_accounts
 from worker.simulator import SimulatorClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -36,14 +37,16 @@ def test_doctor_checks_every_account_with_one_cheap_call(tmp_path: Path, simulat
         ],
         revoked=["bad-wamm-tok"],
     )
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        f'[accounts.good]\nprovider = "wamm"\ntoken = "good-wamm-tok"\nbase_url = "{url}"\n'
-        f'[accounts.bad]\nprovider = "wamm"\ntoken = "bad-wamm-tok"\nbase_url = "{url}"\n'
-        f'[accounts.billing]\nprovider = "wbiztool"\nclient_id = 5\napi_key = "wbiz-key"\nbase_url = "{url}"\n'
-        f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000001"\n'
-        f'api_token_instance = "green-tok"\napi_url = "{url}"\n'
-    )
+    accounts = write_accounts(
+        tmp_path / "accounts.toml",
+        {
+            "good": {"provider": "wamm", "token": "good-wamm-tok", "base_url": url},
+            "bad": {"provider": "wamm", "token": "bad-wamm-tok", "base_url": url},
+            "billing": {"provider": "wbiztool", "client_id": 5, "api_key": "wbiz-key", "base_url": url},
+            "support": {"provider": "greenapi", "id_instance": "1101000001", "api_token_instance": "green-tok",
+                        "api_url": url},
+        },
+    )  # fmt: skip
     result = doctor({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
     lines = result.stdout.splitlines()
     verdicts = {line[6:29].strip(): line[:4].strip() for line in lines if line[:4].strip() in ("ok", "warn", "FAIL")}
@@ -85,11 +88,9 @@ def test_doctor_tells_a_greenapi_instance_not_ready_yet_from_a_broken_one(
     from tests.stub import stub_server
 
     with stub_server(lambda seen: (200, state)) as gateway:
-        accounts = tmp_path / "accounts.toml"
-        accounts.write_text(
-            f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000001"\n'
-            f'api_token_instance = "green-doctor-tok"\napi_url = "{gateway.url}"\n'
-        )
+        support = {"provider": "greenapi", "id_instance": "1101000001", "api_token_instance": "green-doctor-tok",
+                   "api_url": gateway.url}  # fmt: skip
+        accounts = write_accounts(tmp_path / "accounts.toml", {"support": support})
         result = doctor({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
     [line] = [line for line in result.stdout.splitlines() if "account support" in line]
     assert line.startswith(level) and says in line, line

@@ -22,6 +22,7 @@ import requests
 from tests.integration.conftest import WAMM_TOKEN, wamm_accounts
 from tests.integration.harness import deployment_env
 from worker.flower_guard import REFUSED_EXIT, is_loopback, refusal
+from worker.local import write_accounts
 from worker.simulator import SimulatorClient
 
 pytestmark = pytest.mark.integration
@@ -201,8 +202,7 @@ def flower_port() -> int:
 def honcho(
     tmp_path: Path, namespace: str, real_redis: redis.Redis, simulator: SimulatorClient, flower_port: int
 ) -> Iterator[Honcho]:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(wamm_accounts(simulator.url))  # type: ignore[attr-defined]
+    accounts = write_accounts(tmp_path / "accounts.toml", wamm_accounts(simulator.url))  # type: ignore[attr-defined]
     env = deployment_env(
         namespace,
         accounts,

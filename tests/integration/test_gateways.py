@@ -9,6 +9,7 @@ import pytest
 
 from tests.integration.conftest import WAMM_TOKEN, wamm_accounts
 from tests.integration.harness import Deployment
+from worker.local import AccountTables
 from worker.simulator import SimulatorClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -17,13 +18,13 @@ GREEN_INSTANCE, GREEN_TOKEN = "1101000001", "green-tok-8d2f"
 WBIZ_CLIENT, WBIZ_KEY = 4321, "wbiz-key-61c0"
 
 
-def all_accounts(url: str) -> str:
-    return wamm_accounts(url) + (
-        f'[accounts.support]\nprovider = "greenapi"\nid_instance = "{GREEN_INSTANCE}"\n'
-        f'api_token_instance = "{GREEN_TOKEN}"\napi_url = "{url}"\n'
-        f'[accounts.billing]\nprovider = "wbiztool"\nclient_id = {WBIZ_CLIENT}\napi_key = "{WBIZ_KEY}"\n'
-        f'base_url = "{url}"\n'
-    )
+def all_accounts(url: str) -> AccountTables:
+    return {
+        **wamm_accounts(url),
+        "support": {"provider": "greenapi", "id_instance": GREEN_INSTANCE, "api_token_instance": GREEN_TOKEN,
+                    "api_url": url},
+        "billing": {"provider": "wbiztool", "client_id": WBIZ_CLIENT, "api_key": WBIZ_KEY, "base_url": url},
+    }  # fmt: skip
 
 
 def green(msg_id: str, life: list[list[object]], **extra: object) -> dict[str, object]:

@@ -21,6 +21,7 @@ from config import load_accounts
 from tests.integration.conftest import WAMM_TOKEN
 from tests.integration.harness import Deployment
 from worker.keys import tracker_id
+from worker.local import AccountTables
 from worker.simulator import SimulatorClient
 from worker.tracking import parse_track_request
 
@@ -29,20 +30,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 PAYLOADS = 500
 
 
-def accounts_toml(url: str) -> str:
-    return (
-        f'[accounts.shop]\nprovider = "wamm"\ntoken = "{WAMM_TOKEN}"\nbase_url = "{url}"\n'
-        f'[accounts.billing]\nprovider = "wbiztool"\nclient_id = 5\napi_key = "hostile-wbiz-key"\nbase_url = "{url}"\n'
-        f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000001"\n'
-        f'api_token_instance = "hostile-green-tok"\napi_url = "{url}"\n'
-    )
+def accounts(url: str) -> AccountTables:
+    return {
+        "shop": {"provider": "wamm", "token": WAMM_TOKEN, "base_url": url},
+        "billing": {"provider": "wbiztool", "client_id": 5, "api_key": "hostile-wbiz-key", "base_url": url},
+        "support": {"provider": "greenapi", "id_instance": "1101000001", "api_token_instance": "hostile-green-tok",
+                    "api_url": url},
+    }  # fmt: skip
 
 
 @pytest.fixture
 def deployment(tmp_path: Path, namespace: str, simulator: SimulatorClient) -> Iterator[Deployment]:
     # slow first checks: this test is about intake, not about asking the gateway
     deployment = Deployment(
-        tmp_path, namespace, accounts_toml(simulator.url), STATUSWATCH_POLL_FIRST_S="30", STATUSWATCH_POLL_MAX_S="60"
+        tmp_path, namespace, accounts(simulator.url), STATUSWATCH_POLL_FIRST_S="30", STATUSWATCH_POLL_MAX_S="60"
     )
     yield deployment
     deployment.stop()

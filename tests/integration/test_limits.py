@@ -10,17 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import Deployment
+from worker.local import AccountTables
 from worker.simulator import SimulatorClient, start_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def accounts(url: str, tokens: list[str], rate: str | None = None) -> str:
-    limit = f'rate_limit = "{rate}"\n' if rate else ""
-    return "".join(
-        f'[accounts.a{i}]\nprovider = "wamm"\ntoken = "{token}"\nbase_url = "{url}"\n{limit}'
-        for i, token in enumerate(tokens)
-    )
+def accounts(url: str, tokens: list[str], rate: str | None = None) -> AccountTables:
+    limit = {"rate_limit": rate} if rate else {}
+    return {f"a{i}": {"provider": "wamm", "token": token, "base_url": url, **limit} for i, token in enumerate(tokens)}
 
 
 def wamm(token: str, ids: list[str], life: list[list[object]]) -> list[dict[str, object]]:

@@ -51,10 +51,10 @@ def test_metrics_of_two_workers_match_what_the_gateway_counted(
         )
     # faults and a gateway limit below ours: transient errors, 429s and cool-downs happen
     simulator.configure(fault_5xx=0.1, fault_malformed=0.05, latency_s=0.01, rate_limits={"wamm": 15}, seed=5)
-    accounts = "".join(
-        f'[accounts.m{i}]\nprovider = "wamm"\ntoken = "{t}"\nbase_url = "{simulator.url}"\nrate_limit = "40/s"\n'
+    accounts = {
+        f"m{i}": {"provider": "wamm", "token": t, "base_url": simulator.url, "rate_limit": "40/s"}
         for i, t in enumerate(TOKENS)
-    )
+    }
     deployment = Deployment(tmp_path, namespace, accounts, STATUSWATCH_RATE_COOLDOWN_S="0.3")
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"

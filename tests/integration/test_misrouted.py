@@ -13,8 +13,9 @@ from celery import Celery
 from kombu import Connection, Queue
 
 from config import load_settings
-from tests.conftest import REDIS_URL, delete_prefix
+from tests.conftest import REDIS_URL
 from worker.doctor import _misrouted
+from worker.keys import delete_prefix
 from worker.misrouted import find
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -58,14 +58,14 @@ class Monitor:
 
 def test_tokens_never_leave_the_worker(tmp_path: Path, namespace: str, simulator: SimulatorClient) -> None:
     closed_port = "http://127.0.0.1:9"  # discard port: connection refused
-    accounts = (
-        f'[accounts.good]\nprovider = "wamm"\ntoken = "{GOOD}"\nbase_url = "{simulator.url}"\n'
-        f'[accounts.revoked]\nprovider = "wamm"\ntoken = "{REVOKED}"\nbase_url = "{simulator.url}"\n'
-        f'[accounts.down]\nprovider = "wamm"\ntoken = "{UNREACHABLE}"\nbase_url = "{closed_port}"\n'
-        f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000009"\n'
-        f'api_token_instance = "{GREEN}"\napi_url = "{simulator.url}"\n'
-        f'[accounts.billing]\nprovider = "wbiztool"\nclient_id = 77\napi_key = "{WBIZ}"\nbase_url = "{simulator.url}"\n'
-    )
+    accounts = {
+        "good": {"provider": "wamm", "token": GOOD, "base_url": simulator.url},
+        "revoked": {"provider": "wamm", "token": REVOKED, "base_url": simulator.url},
+        "down": {"provider": "wamm", "token": UNREACHABLE, "base_url": closed_port},
+        "support": {"provider": "greenapi", "id_instance": "1101000009", "api_token_instance": GREEN,
+                    "api_url": simulator.url},
+        "billing": {"provider": "wbiztool", "client_id": 77, "api_key": WBIZ, "base_url": simulator.url},
+    }  # fmt: skip
     life = [["sent", 0.05], ["viewed", 0.2]]
     simulator.add_messages(
         [

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from config import Account, Rate
-from tests.conftest import REDIS_URL, delete_prefix
-from worker.keys import Keys
+from tests.conftest import REDIS_URL
+from worker.keys import Keys, delete_prefix
 from worker.ratelimit import Limiter
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

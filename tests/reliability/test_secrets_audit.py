@@ -46,6 +46,7 @@ import requests
 
 from tests.conftest import REDIS_URL
 from tests.integration.harness import Deployment
+from worker.local import AccountTables
 from worker.simulator import SimulatorClient, start_in_thread
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -221,16 +222,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def accounts_toml(sim: str, closed_port: int) -> str:
+def accounts(sim: str, closed_port: int) -> AccountTables:
     down = f"http://127.0.0.1:{closed_port}/{CANARY['url']}"  # the path reaches the error text
-    return (
-        f'[accounts.shop]\nprovider = "wamm"\ntoken = "{WAMM_TOKEN}"\nbase_url = "{sim}"\n'
-        f'[accounts.revoked]\nprovider = "wamm"\ntoken = "{WAMM_REVOKED}"\nbase_url = "{sim}"\n'
-        f'[accounts.down]\nprovider = "wamm"\ntoken = "{WAMM_UNREACHABLE}"\nbase_url = "{down}"\n'
-        f'[accounts.support]\nprovider = "greenapi"\nid_instance = "{ID_INSTANCE}"\n'
-        f'api_token_instance = "{GREEN_TOKEN}"\napi_url = "{sim}"\n'
-        f'[accounts.billing]\nprovider = "wbiztool"\nclient_id = 77\napi_key = "{WBIZ_KEY}"\nbase_url = "{sim}"\n'
-    )
+    return {
+        "shop": {"provider": "wamm", "token": WAMM_TOKEN, "base_url": sim},
+        "revoked": {"provider": "wamm", "token": WAMM_REVOKED, "base_url": sim},
+        "down": {"provider": "wamm", "token": WAMM_UNREACHABLE, "base_url": down},
+        "support": {"provider": "greenapi", "id_instance": ID_INSTANCE, "api_token_instance": GREEN_TOKEN,
+                    "api_url": sim},
+        "billing": {"provider": "wbiztool", "client_id": 77, "api_key": WBIZ_KEY, "base_url": sim},
+    }  # fmt: skip
 
 
 def gateway_messages(simulator: SimulatorClient) -> None:
@@ -275,11 +276,7 @@ HOSTILE: list[tuple[str, list[Any], dict[str, Any], int]] = [
 
 
 class Audited(Deployment):
-    """The harness's deployment, with beat at any log level, Flower, and tasks sent by id."""
-
-    def start_beat_at(self, loglevel: str) -> None:
-        schedule = str(self.workdir / "beat-schedule")
-        self._spawn("beat", [sys.executable, "-m", "celery", "-A", "worker", "beat", "-l", loglevel, "-s", schedule])
+    """The harness's deployment, with Flower, and tasks sent by id."""
 
     def start_flower(self, port: int) -> None:
         self._spawn("flower", [sys.executable, "-m", "celery", "-A", "worker", "flower", f"--port={port}"])
@@ -329,7 +326,7 @@ def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
     workdir.mkdir()
     flower_port = free_port()
     deployment = Audited(
-        workdir, namespace, accounts_toml(simulator.url, closed_port),
+        workdir, namespace, accounts(simulator.url, closed_port),
         STATUSWATCH_DEFAULT_EXPIRES_S="4", FLOWER_BASIC_AUTH=":".join(AUTH),
     )  # fmt: skip
     ids = {kind: f"{kind}-{RUN}-{uuid.uuid4().hex[:8]}" for kind in ("meta", "stray", "exc", "reject")}
@@ -349,7 +346,7 @@ def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
         stray = {"provider": "wamm", "account": "shop", "msg_id": "8", "meta": note}
         deployment.send("statuswatch.track", ids["stray"], kwargs=stray, queue=f"stray-{CANARY['queue']}")
         deployment.start_worker(worker, loglevel="DEBUG")
-        deployment.start_beat_at("DEBUG")
+        deployment.start_beat(loglevel="DEBUG")
         deployment.start_flower(flower_port)
         deployment.wait_ready([worker])
 

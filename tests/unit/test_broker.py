@@ -7,8 +7,9 @@ import uuid
 import redis
 from kombu import Connection
 
-from tests.conftest import REDIS_URL, delete_prefix
+from tests.conftest import REDIS_URL
 from worker.broker import reuse_publish_clients
+from worker.keys import delete_prefix
 
 
 def test_a_channel_publishes_every_message_through_one_client() -> None:

@@ -17,6 +17,7 @@ from config import load_settings
 from tasks import tracking
 from worker.dispatch import Dispatcher
 from worker.errors import TransientError
+from worker.local import write_accounts
 from worker.planner import CHUNK_MAX, GANG_MAX, GANG_WINDOW_S, PROBE_CHECKS, CheckOrder, chunk_size, gangs
 from worker.results import Deferred, Requeue
 from worker.runtime import Engine
@@ -25,8 +26,8 @@ from worker.tally import Tally
 
 
 def engine(tmp_path: Path, rate: str) -> Engine:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(f'[accounts.shop]\nprovider = "wamm"\ntoken = "t"\nrate_limit = "{rate}"\n')
+    shop = {"provider": "wamm", "token": "t", "rate_limit": rate}
+    accounts = write_accounts(tmp_path / "accounts.toml", {"shop": shop})
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts), "STATUSWATCH_POLL_FIRST_S": "0"})
     return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
 
@@ -174,9 +175,8 @@ def test_chunks_and_unplanned_checks_never_join_a_gang() -> None:
 
 
 def accounts_engine(tmp_path: Path, names: list[str], rate: str = "20/s") -> Engine:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        "".join(f'[accounts.{n}]\nprovider = "wamm"\ntoken = "t-{n}"\nrate_limit = "{rate}"\n' for n in names)
+    accounts = write_accounts(
+        tmp_path / "accounts.toml", {n: {"provider": "wamm", "token": f"t-{n}", "rate_limit": rate} for n in names}
     )
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts), "STATUSWATCH_POLL_FIRST_S": "0"})
     return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
@@ -297,11 +297,9 @@ def test_a_sync_in_its_slot_goes_where_an_unplanned_one_is_turned_away(tmp_path:
 
 
 def test_a_batch_method_with_a_limit_of_its_own_is_not_planned(tmp_path: Path) -> None:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        '[accounts.support]\nprovider = "greenapi"\nid_instance = "7103000000"\n'
-        'api_token_instance = "t"\napi_url = "http://127.0.0.1:9"\n'
-    )
+    support = {"provider": "greenapi", "id_instance": "7103000000", "api_token_instance": "t",
+               "api_url": "http://127.0.0.1:9"}  # fmt: skip
+    accounts = write_accounts(tmp_path / "accounts.toml", {"support": support})
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
     e = Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
     # getMessage and lastOutgoingMessages have limits of their own: no slot to share

@@ -1,5 +1,5 @@
-"""GREEN-API adapter (getMessage, getStatusStatistic) against bodies from REFERENCE.md §3 and
-shared/seeds/greenapi-getStatusStatistic.txt, over real HTTP; then against the simulator."""
+"""GREEN-API adapter (getMessage, getStatusStatistic) against the documented bodies of
+tests/documented.py (each tagged with its source), over real HTTP; then against the simulator."""
 
 from __future__ import annotations
 

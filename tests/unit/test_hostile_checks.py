@@ -13,6 +13,7 @@ import redis
 from config import load_settings
 from tests.stub import stub_server
 from worker.fleet import Fleet
+from worker.local import AccountTables, write_accounts
 from worker.runtime import Engine
 
 TOKEN = "wamm-tok-hostile-3e1f"
@@ -24,13 +25,12 @@ def fleet(engine: Engine) -> Fleet:
 
 @pytest.fixture
 def make_engine(tmp_path: Path, namespace: str, real_redis: redis.Redis) -> Iterator[object]:
-    def make(url: str, accounts_toml: str = "", **env: str) -> Engine:
-        accounts = tmp_path / "accounts.toml"
-        wamm = f'[accounts.shop]\nprovider = "wamm"\ntoken = "{TOKEN}"\nbase_url = "{url}"\n'
-        accounts.write_text(accounts_toml or wamm)
+    def make(url: str, accounts: AccountTables | None = None, **env: str) -> Engine:
+        wamm = {"shop": {"provider": "wamm", "token": TOKEN, "base_url": url}}
+        accounts_file = write_accounts(tmp_path / "accounts.toml", accounts or wamm)
         settings = load_settings(
             {
-                "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
+                "STATUSWATCH_ACCOUNTS_FILE": str(accounts_file),
                 "STATUSWATCH_NAMESPACE": namespace,
                 "STATUSWATCH_POLL_FIRST_S": "0",
                 "STATUSWATCH_HTTP_TIMEOUT_S": "2",
@@ -181,11 +181,11 @@ def test_a_delivered_tracker_survives_an_unknown_400_and_a_not_found(make_engine
         (400, {"message": "message not found"}),
     ]
     with stub_server(lambda seen: answers[min(len(gateway.requests), len(answers)) - 1]) as gateway:
-        accounts = (
-            f'[accounts.support]\nprovider = "greenapi"\nid_instance = "1101000001"\n'
-            f'api_token_instance = "{GREEN_TOKEN}"\napi_url = "{gateway.url}"\n'
-            '[accounts.support.method_limits]\ngetMessage = "1000/s"\n'  # checks back to back
-        )
+        support = {
+            "provider": "greenapi", "id_instance": "1101000001", "api_token_instance": GREEN_TOKEN,
+            "api_url": gateway.url, "method_limits": {"getMessage": "1000/s"},  # checks back to back
+        }  # fmt: skip
+        accounts = {"support": support}
         engine = make_engine(gateway.url, accounts, STATUSWATCH_NOT_FOUND_GRACE_S="0")
         engine.track({"provider": "greenapi", "account": "support", "msg_id": "BAE5A1", "chat_id": CHAT})
         tid = "greenapi:support:BAE5A1"

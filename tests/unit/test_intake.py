@@ -11,6 +11,7 @@ import pytest
 
 from config import load_settings
 from worker.fleet import Fleet
+from worker.local import write_accounts
 from worker.results import Rejected
 from worker.runtime import Engine
 
@@ -21,8 +22,7 @@ def fleet(engine: Engine) -> Fleet:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text('[accounts.shop]\nprovider = "wamm"\ntoken = "sekrit-token-1"\n')
+    accounts = write_accounts(tmp_path / "accounts.toml", {"shop": {"provider": "wamm", "token": "sekrit-token-1"}})
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts)})
     return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
 

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import load_settings
 from worker import metrics
+from worker.local import write_accounts
 from worker.runtime import Engine
 from worker.states import Observation, State
 from worker.tally import Tally
@@ -16,10 +17,12 @@ from worker.tracking import parse_track_request
 
 
 def engine(tmp_path: Path) -> Engine:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        '[accounts.shop]\nprovider = "wamm"\ntoken = "tok-1"\n'
-        '[accounts.billing]\nprovider = "wbiztool"\nclient_id = 7\napi_key = "key-1"\n'
+    accounts = write_accounts(
+        tmp_path / "accounts.toml",
+        {
+            "shop": {"provider": "wamm", "token": "tok-1"},
+            "billing": {"provider": "wbiztool", "client_id": 7, "api_key": "key-1"},
+        },
     )
     settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(accounts), "STATUSWATCH_NAMESPACE": "m"})
     return Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL, SESSION_NS
+from worker.local import write_accounts
 
 QUEUE_KEY = f"{SESSION_NS}-broker:statuswatch.track"
 
@@ -25,8 +26,7 @@ def broker() -> redis.Redis:
 
 @pytest.fixture
 def accounts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "accounts.toml"
-    path.write_text('[accounts.shop]\nprovider = "wamm"\ntoken = "producer-side-token"\n')
+    path = write_accounts(tmp_path / "accounts.toml", {"shop": {"provider": "wamm", "token": "producer-side-token"}})
     monkeypatch.setenv("STATUSWATCH_ACCOUNTS_FILE", str(path))
     return path
 

@@ -1,5 +1,5 @@
-"""WAMM.chat adapter (msg_state, msg_get_last) against the bodies of tests/documented.py
-(shared/seeds/wamm-msg_state.txt, wamm-msg_get_last.txt), served over real HTTP."""
+"""WAMM.chat adapter (msg_state, msg_get_last) against the documented bodies of
+tests/documented.py (each tagged with its source), served over real HTTP."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""WBizTool message/status adapter against bodies from shared/seeds/wbiztool-message-status.txt
-and REFERENCE.md §2, over real HTTP; then against the project's simulator."""
+"""WBizTool message/status adapter against the documented bodies of tests/documented.py (each
+tagged with its source), over real HTTP; then against the project's simulator."""
 
 from __future__ import annotations
 
