@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.exceptions import Reject
+
 from worker.app import app
+from worker.errors import StoreUnreachable
 from worker.messages import TaskCall
 from worker.runtime import get_engine
 
@@ -15,19 +18,28 @@ from worker.runtime import get_engine
 def track_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Register a tracker (validated again here; a bad request is recorded, not retried).
     Takes ``*args`` only to record a producer's positional arguments as a rejection."""
-    return get_engine().track(kwargs, args, task_id=self.request.id or "").summary()
+    try:
+        return get_engine().track(kwargs, args, task_id=self.request.id or "").summary()
+    except StoreUnreachable as exc:  # back to the broker: acknowledged as done it would be lost
+        raise Reject(str(exc), requeue=True) from exc
 
 
 @app.task(name="statuswatch.track_many", bind=True)
 def track_many_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Register many trackers (``items``): each accepted or rejected on its own, counted."""
-    return get_engine().track_many(kwargs, args, task_id=self.request.id or "").summary()
+    try:
+        return get_engine().track_many(kwargs, args, task_id=self.request.id or "").summary()
+    except StoreUnreachable as exc:  # back to the broker: acknowledged as done it would be lost
+        raise Reject(str(exc), requeue=True) from exc
 
 
 @app.task(name="statuswatch.untrack", bind=True)
 def untrack_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """End a tracker as cancelled."""
-    return get_engine().untrack(kwargs, args, task_id=self.request.id or "").summary()
+    try:
+        return get_engine().untrack(kwargs, args, task_id=self.request.id or "").summary()
+    except StoreUnreachable as exc:  # back to the broker: acknowledged as done it would be lost
+        raise Reject(str(exc), requeue=True) from exc
 
 
 @app.task(name="statuswatch.dispatch")

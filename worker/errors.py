@@ -64,3 +64,8 @@ class MessageError(ProviderError):
 
 class NotFound(MessageError):
     """The gateway does not know this message (a just-sent one can be invisible a moment)."""
+
+
+class StoreUnreachable(StatuswatchError):
+    """Redis, the store, did not answer a producer's request: the request must go back to
+    the broker to be taken again, never be acknowledged as done (it would be lost)."""

@@ -3,16 +3,20 @@ request is recorded as rejected, redacted, never raised: a producer's task never
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import redis
 from statuswatch_client.contract import item_kwargs, items_of
 
 from config import Accounts, Settings
 from worker import providers
+from worker.errors import StoreUnreachable
 from worker.keys import tracker_id
 from worker.redact import Redactor
 from worker.results import Accepted, Bulk, Rejected, Untracked
@@ -24,6 +28,8 @@ log = logging.getLogger("statuswatch")
 
 #: rejected items of one message logged one by one (the ``rejected`` stream holds them all)
 LOGGED_REJECTIONS = 3
+#: how long a request waits before it goes back to the broker when the store did not answer
+STORE_PAUSE_S = 1.0
 
 
 class Intake:
@@ -41,6 +47,19 @@ class Intake:
         self.redactor = redactor
         #: uniform in [0, 1): the jitter of a new tracker's first check
         self.draw = draw
+
+    @staticmethod
+    @contextlib.contextmanager
+    def reaching_the_store(pause_s: float = STORE_PAUSE_S) -> Iterator[None]:
+        """Turn the store's connection errors into ``StoreUnreachable``, after a pause: the
+        task hands its message back to the broker (never acknowledged as done, which would
+        lose the request), and the pause keeps a store that is away from being asked in a
+        tight loop when the broker is another server and redelivers at once."""
+        try:
+            yield
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            time.sleep(pause_s)
+            raise StoreUnreachable(f"the store did not answer ({type(exc).__name__}); the request goes back") from exc
 
     def track(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> Accepted | Rejected:
         """Validate and register one request."""

@@ -74,13 +74,16 @@ class Engine:
     # -- the tasks' calls: each answers a typed result (``.summary()``: the task's result) ----
 
     def track(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> Accepted | Rejected:
-        return self.intake.track(kwargs, args, task_id)
+        with self.intake.reaching_the_store():
+            return self.intake.track(kwargs, args, task_id)
 
     def track_many(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> Bulk:
-        return self.intake.track_many(kwargs, args, task_id)
+        with self.intake.reaching_the_store():
+            return self.intake.track_many(kwargs, args, task_id)
 
     def untrack(self, kwargs: Mapping[str, Any], args: Sequence[Any] = (), task_id: str = "") -> Untracked | Rejected:
-        return self.intake.untrack(kwargs, args, task_id)
+        with self.intake.reaching_the_store():
+            return self.intake.untrack(kwargs, args, task_id)
 
     def dispatch(self, send: Callable[[list[TaskCall]], None]) -> int:
         """Claim due trackers and hand ``send`` their ``statuswatch.check`` messages; returns
