@@ -89,9 +89,11 @@ class Dispatcher:
         claimed: list[str] = []
         while budget is None or len(claimed) < budget:
             want = batch if budget is None else min(batch, budget - len(claimed))
-            ids = self.store.claim_due(group, want, lease, max_inflight)
+            # trackers past their deadline end in the claim and take none of the budget: a
+            # crowd of them reaching their deadlines together ends on time, not a few per dispatch
+            ids, taken = self.store.claim(group, want, lease, max_inflight)
             claimed += ids
-            if len(ids) < want or self.clock() - started > self.settings.dispatch_budget_s:
+            if taken < want or self.clock() - started > self.settings.dispatch_budget_s:
                 break
         return claimed
 

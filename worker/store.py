@@ -106,11 +106,16 @@ class Store:
         after ``lease_s`` unless a check observes it first. With ``max_inflight``, no more than
         that many of the account's claims may wait for their check at once. A claimed tracker
         past its deadline ends here as timed_out and is not returned."""
+        return self.claim(group, limit, lease_s, max_inflight)[0]
+
+    def claim(self, group: str, limit: int, lease_s: float, max_inflight: int | None = None) -> tuple[list[str], int]:
+        """``claim_due``, and how many were taken off the schedule (those that ended at their
+        deadline included): a caller with a budget of checks goes on past those."""
         members = self._claim(
             ClaimKeys(due=self.keys.due(group), inflight=self.keys.inflight(group)),
             ClaimArgs(limit=limit, lease_ms=ms(lease_s), max_inflight=-1 if max_inflight is None else max_inflight),
         )
-        return self._to_check(group, [f"{group}:{msg_id}" for msg_id in members], lease_s)
+        return self._to_check(group, [f"{group}:{msg_id}" for msg_id in members], lease_s), len(members)
 
     def _to_check(self, group: str, tracker_ids: list[str], lease_s: float) -> list[str]:
         """Of claimed trackers, those to check: one past its deadline ends timed_out here, and

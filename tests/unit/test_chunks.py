@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from config import load_settings
 from tasks import tracking
 from worker.dispatch import Dispatcher
 from worker.errors import TransientError
+from worker.fleet import Fleet
 from worker.local import write_accounts
 from worker.planner import CHUNK_MAX, GANG_MAX, GANG_WINDOW_S, PROBE_CHECKS, CheckOrder, chunk_size, gangs
 from worker.results import Deferred, Requeue
@@ -323,3 +325,16 @@ def test_what_was_claimed_goes_out_when_a_later_account_fails(tmp_path: Path, mo
     with pytest.raises(ConnectionError):
         e.dispatcher.dispatch(out.extend)
     assert [o.trackers for o in out] == [[f"{calls[0]}:1"]]
+
+
+def test_trackers_past_their_deadline_end_in_one_dispatch_whatever_the_budget(tmp_path: Path) -> None:
+    e = engine(tmp_path, "5/s")  # a dispatch may plan about ten checks of this credential
+    for i in range(100):
+        e.track({"provider": "wamm", "account": "shop", "msg_id": str(i), "expires_in": 0.001})
+    e.track({"provider": "wamm", "account": "shop", "msg_id": "999", "expires_in": 600})
+    time.sleep(0.01)  # every deadline but one has passed
+    out: list[CheckOrder] = []
+    e.dispatcher.dispatch(out.extend)
+    fleet = Fleet(e.store.redis, e.store.keys)
+    assert fleet.stats()["finished:timed_out"] == 100 and fleet.active_counts() == {"wamm:shop": 1}
+    assert [o.trackers for o in out] == [["wamm:shop:999"]]
