@@ -1,17 +1,26 @@
 """Fixtures of the reliability suite: the integration tests' deployment and simulator, a
-private Redis to kill, a TCP proxy to cut."""
+private Redis to kill, a TCP proxy to cut, RabbitMQ as broker."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from kombu import Connection
+from kombu.exceptions import OperationalError
 
+from config.celery import QUEUES
 from tests.integration.conftest import deployment, simulator
 from tests.reliability.faults import RedisServer, TcpProxy, take_port
 
 __all__ = ["deployment", "simulator"]
+
+AMQP_URL = os.environ.get("STATUSWATCH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 @pytest.fixture
@@ -41,3 +50,41 @@ def proxy(ports: set[int]) -> Iterator[Callable[[int], TcpProxy]]:
     yield start
     for started in proxies:
         started.close()
+
+
+def _existing_queues(url: str) -> dict[str, tuple[int, int]]:
+    """statuswatch's queues already on the broker: {name: (messages, consumers)}."""
+    found = {}
+    with Connection(url, connect_timeout=2) as conn:
+        for name in QUEUES:
+            channel = conn.channel()
+            try:
+                _, messages, consumers = channel.queue_declare(name, passive=True)
+                found[name] = (messages, consumers)
+            except conn.channel_errors:  # NOT_FOUND (it closes the channel)
+                pass
+            finally:
+                with contextlib.suppress(*conn.connection_errors, *conn.channel_errors):
+                    channel.close()
+    return found
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[str]:
+    """The broker's URL; skips without one, or when statuswatch's queues there are in use.
+    Afterwards deletes the queues (and their exchanges) the test declared, never others."""
+    parts = urlsplit(AMQP_URL)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=1).close()
+        before = _existing_queues(AMQP_URL)
+    except (OSError, OperationalError) as exc:
+        pytest.skip(f"no RabbitMQ at {AMQP_URL} ({exc})")
+    if busy := {name: used for name, used in before.items() if any(used)}:
+        pytest.skip(f"statuswatch's queues on {AMQP_URL} are in use (messages, consumers): {busy}")
+    yield AMQP_URL
+    with Connection(AMQP_URL, connect_timeout=2) as conn:
+        channel = conn.channel()
+        for name in set(QUEUES) - set(before):
+            channel.queue_delete(name)
+            channel.exchange_delete(name)
+        channel.close()
