@@ -102,6 +102,13 @@ def expected(kwargs: dict[str, Any], args: list[Any], accounts: Any, default_s: 
 
 
 def test_every_generated_payload_is_registered_or_rejected(deployment: Deployment, simulator: SimulatorClient) -> None:
+    # The gateways know the three accounts: a batch sync that runs before the last step must
+    # not be refused ("token fail") and pause the account that step's message needs.
+    simulator.configure(credentials=[
+        WAMM_TOKEN,
+        {"provider": "wbiztool", "credential": "hostile-wbiz-key", "client_id": 5},
+        {"provider": "greenapi", "credential": "1101000001", "api_token": "hostile-green-tok"},
+    ])  # fmt: skip
     deployment.start_worker("w1")
     deployment.start_beat()
     deployment.wait_ready(["w1"])
