@@ -12,6 +12,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 from tenacity import wait_random_exponential as wait_jitter
 
 from config import Account
+from worker import arrival
 from worker.disposition import disposition_of
 from worker.gateways import Gateways
 from worker.ratelimit import Decision, Limiter
@@ -57,15 +58,21 @@ class Fetch:
 
         def attempt() -> T:
             slot = slots.pop() if slots else 0  # a retry after a transient error was never planned
+            asked_at = time.monotonic()
             decision = self.limiter.acquire(account, method, slot)
             if not decision.allowed:
                 raise Denied(decision, slot)
+            arrival.fresh_for(asked_at, self.limiter.fresh_s(account, method))
             started = self.clock()
             try:
                 answer = call()
+            except arrival.StaleGrant as stale:
+                raise self._stale(account, method, decision, slot, stale, tally) from None
             except Exception as exc:
                 tally.record(method, disposition_of(exc).request_result, self.clock() - started)
                 raise
+            finally:
+                tally.sent_after(arrival.done())
             seconds = self.clock() - started
             tally.record(method, "ok", seconds)
             self.gateways.note_latency(account.provider, seconds)
@@ -78,3 +85,13 @@ class Fetch:
             reraise=True,
         )
         return retrying(attempt)
+
+    def _stale(
+        self, account: Account, method: str, decision: Decision, slot: int, stale: arrival.StaleGrant, tally: Tally
+    ) -> Denied:
+        """The request never left: the grant goes back, and the tracker waits for the next
+        slot (one interval), as if the limiter had said not yet."""
+        self.limiter.refund(account, method, decision.granted_at_us)
+        tally.add(f"grants:stale:{account.provider}")
+        interval_s = self.limiter.spacing_s(self.limiter.rate_per_s(account, method))
+        return Denied(Decision(False, interval_s, "stale"), slot)

@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from worker.fleet import Fleet
 from worker.runtime import Engine
-from worker.tally import LATENCY_BUCKETS_S
+from worker.tally import LATENCY_BUCKETS_S, SEND_DELAY_BUCKETS_S
 
 DEFAULT_PORT = 9808
 
@@ -116,8 +116,12 @@ def _labelled(stats: Mapping[str, int]) -> Iterator[Metric]:
         "deferrals": CounterMetricFamily("statuswatch_deferrals", "Trackers put back on their schedule unchecked, "
                                          "by reason (rate, cooldown, paused).", labels=["reason"]),
     }  # fmt: skip
-    latency: dict[str, dict[int, int]] = defaultdict(dict)
-    latency_sum: dict[str, float] = {}
+    stale = CounterMetricFamily(
+        "statuswatch_grants_stale", "Limiter grants handed back unspent: the request could not leave the "
+        "process while the grant was fresh, and was not sent.", labels=["provider"],
+    )  # fmt: skip
+    histograms: dict[str, dict[str, dict[int, int]]] = {"latency": defaultdict(dict), "send_delay": defaultdict(dict)}
+    sums: dict[str, dict[str, float]] = {"latency": {}, "send_delay": {}}
     throttled_by: dict[str, int] = defaultdict(int)
     for name, value in sorted(stats.items()):
         kind, _, rest = name.partition(":")
@@ -130,13 +134,20 @@ def _labelled(stats: Mapping[str, int]) -> Iterator[Metric]:
                 throttled_by[provider] += value
         elif kind in by_reason:
             by_reason[kind].add_metric([rest], value)
-        elif kind == "latency":
+        elif kind in ("latency", "send_delay"):
             provider, index = rest.split(":")
-            latency[provider][int(index)] = value
-        elif kind == "latency_us":
-            latency_sum[rest] = value / 1e6
-    yield from (active, requests, _throttled(throttled_by), *by_reason.values())
-    yield _latency(latency, latency_sum)
+            histograms[kind][provider][int(index)] = value
+        elif kind in ("latency_us", "send_delay_us"):
+            sums[kind.removesuffix("_us")][rest] = value / 1e6
+        elif kind == "grants" and rest.startswith("stale:"):
+            stale.add_metric([rest.removeprefix("stale:")], value)
+    yield from (active, requests, _throttled(throttled_by), *by_reason.values(), stale)
+    yield _histogram("statuswatch_gateway_latency_seconds", "Gateway request latency, by provider.",
+                     LATENCY_BUCKETS_S, histograms["latency"], sums["latency"])  # fmt: skip
+    yield _histogram(
+        "statuswatch_grant_to_send_seconds", "From asking the limiter for a grant to the request's first byte "
+        "leaving the process, by provider.", SEND_DELAY_BUCKETS_S, histograms["send_delay"], sums["send_delay"],
+    )  # fmt: skip
 
 
 def _throttled(by_provider: Mapping[str, int]) -> Metric:
@@ -148,11 +159,11 @@ def _throttled(by_provider: Mapping[str, int]) -> Metric:
     return family
 
 
-def _latency(counts: dict[str, dict[int, int]], sums: dict[str, float]) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(
-        "statuswatch_gateway_latency_seconds", "Gateway request latency, by provider.", labels=["provider"]
-    )
-    bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS_S), "+Inf"]
+def _histogram(
+    name: str, text: str, bounds_s: tuple[float, ...], counts: dict[str, dict[int, int]], sums: dict[str, float]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, text, labels=["provider"])
+    bounds = [*(f"{b:g}" for b in bounds_s), "+Inf"]
     for provider in sorted(counts):
         running, buckets = 0, []
         for i, bound in enumerate(bounds):

@@ -52,6 +52,14 @@ def _rate(text: str, provider: str) -> Rate:
 #: made up their slots.
 MARGIN = 0.03
 
+#: the share of the margin (of a bucket's period) a grant's request may take to leave the
+#: process (``worker.arrival``); the rest of the margin is the network's and the
+#: gateway's: together they keep every window at the gateway within the limit
+#: (docs/architecture.md, "Limits where the gateway counts")
+FRESH = 0.5
+#: the share of the margin left for the network's jitter on the way to the gateway
+JITTER = 0.25
+
 #: how early (a fraction of the pacing interval) a request may come before its slot; the
 #: exact sliding window still holds, so this only absorbs start-time jitter, and planned
 #: checks can be spaced at exactly the limiter's interval
@@ -169,11 +177,30 @@ class Limiter:
     def needs_log(self, count: int) -> bool:
         """Whether a limit of ``count`` per period needs the exact window's log of grants.
 
-        Pacing alone lets at most ``count / (1 + margin) + 1 + LATE + EARLY`` grants into one
-        period (one on the grid's restart, LATE made up, one early), which is within the limit
-        from about 155 per period up (margin 3 %): those buckets keep no log.
+        Requests arrive up to ``(FRESH + JITTER) * margin`` of a period after their grants,
+        so one period at the gateway sees the grants of ``1 + (FRESH + JITTER) * margin``
+        periods. Pacing alone lets at most ``count * that / (1 + margin) + 1 + LATE + EARLY``
+        grants into it (one on the grid's restart, LATE made up, one early), which is within
+        the limit from about 620 per period up (margin 3 %): those buckets keep no log.
         """
-        return self.margin <= 0 or count < (1 + LATE + EARLY) * (1 + self.margin) / self.margin
+        slack = self.margin * (1 - FRESH - JITTER)
+        return slack <= 0 or count < (1 + LATE + EARLY) * (1 + self.margin) / slack
+
+    def fresh_s(self, account: Account, method: str) -> float:
+        """How long after asking for a grant its request may still leave: ``FRESH`` of the
+        margin of the shortest period among the request's buckets."""
+        return min(FRESH * self.margin * rate.per_s / rate.count * max(1, math.floor(rate.count))
+                   for rate in self.buckets(account, method).values())  # fmt: skip
+
+    def refund(self, account: Account, method: str, granted_at_us: int) -> None:
+        """Hand back a grant whose request never left (``worker.arrival.StaleGrant``): its
+        entry leaves every log, so the window has its room again. The pacing grid stays."""
+        stamp = str(granted_at_us)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name, rate in self.buckets(account, method).items():
+                if self.needs_log(max(1, math.floor(rate.count))):
+                    pipe.lrem(self.keys.grants(account.credential_key, name), 1, stamp)
+            pipe.execute()
 
     def cool_down(self, account: Account, seconds: float) -> None:
         """After a 429: no request of this credential, from any worker, for ``seconds``."""

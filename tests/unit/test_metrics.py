@@ -48,6 +48,9 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
     store.observe("wamm:shop:0", Observation(State.SENT, "sent"), ceiling=State.READ, next_delay_s=5,
                   counts=tally.take())  # fmt: skip
     tally.record("msg_state", "throttled", 0.004)
+    tally.sent_after(0.0004)
+    tally.sent_after(0.012)
+    tally.add("grants:stale:wamm")
     store.defer("wamm:shop:1", 1, "cooldown", counts=tally.take())
     e.limiter.pause(e.accounts["billing"], 60, "bad key")
     store.add_counts({"errors:unexpected": 2})
@@ -67,6 +70,11 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
     assert got[("statuswatch_gateway_latency_seconds_bucket", (("le", "0.05"), ("provider", "wamm")))] == 2
     assert got[("statuswatch_gateway_latency_seconds_bucket", (("le", "+Inf"), ("provider", "wamm")))] == 3
     assert abs(got[("statuswatch_gateway_latency_seconds_sum", wamm)] - 0.234) < 1e-6
+    assert got[("statuswatch_grant_to_send_seconds_bucket", (("le", "0.001"), ("provider", "wamm")))] == 1
+    assert got[("statuswatch_grant_to_send_seconds_bucket", (("le", "0.015"), ("provider", "wamm")))] == 2
+    assert got[("statuswatch_grant_to_send_seconds_count", wamm)] == 2
+    assert abs(got[("statuswatch_grant_to_send_seconds_sum", wamm)] - 0.0124) < 1e-6
+    assert got[("statuswatch_grants_stale_total", wamm)] == 1
     assert got[("statuswatch_account_paused", (("account", "billing"),))] == 1
     assert got[("statuswatch_account_paused", (("account", "shop"),))] == 0
     assert got[("statuswatch_accounts_paused", ())] == 1

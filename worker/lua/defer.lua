@@ -11,7 +11,7 @@
 -- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
 -- ARGV[1] tracker_id     "provider:account:msg_id"
 -- ARGV[2] delay_ms       delay, ms
--- ARGV[3] reason         "rate", "cooldown", "paused"
+-- ARGV[3] reason         "rate", "stale" (a grant whose request could not leave in time), "cooldown", "paused"
 -- ARGV[4] retention_ms   of a finished tracker
 -- ARGV[5] events_maxlen  events MAXLEN
 -- ARGV[6] counts         counters to add to stats with this write, "field\tn" lines ('' for none)

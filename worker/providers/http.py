@@ -28,6 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
+from worker import arrival
 from worker.errors import RateLimited, TransientError
 from worker.redact import Redactor
 from worker.text import clip
@@ -95,12 +96,24 @@ _deadlines = _Deadlines()
 
 
 class _HTTPConnection(HTTPConnection):
+    def send(self, data: Any) -> None:
+        if self.sock is None:  # connected first, so a slow connect counts against the grant
+            self.connect()
+        arrival.leaving()  # the grant is still fresh, or nothing is written
+        super().send(data)
+
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
         _deadlines.watch(self.sock)
         return super().getresponse()
 
 
 class _HTTPSConnection(HTTPSConnection):
+    def send(self, data: Any) -> None:
+        if self.sock is None:
+            self.connect()
+        arrival.leaving()
+        super().send(data)
+
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
         _deadlines.watch(self.sock)
         return super().getresponse()
@@ -206,6 +219,8 @@ class Http:
     def _exchange(self, method: str, url: str, deadline: float, kwargs: dict[str, Any]) -> Reply:
         try:
             response = _session().request(method, url, timeout=self.timeout_s, stream=True, **kwargs)
+        except arrival.StaleGrant:
+            raise  # nothing was sent: the limiter's business, not an error
         except Exception as exc:  # requests' errors, and whatever else asking raised
             raise self._failure(method, url, exc, deadline) from None
         self._in_time(response, method, url, deadline)
