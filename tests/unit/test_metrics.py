@@ -50,7 +50,7 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
     tally.record("msg_state", "throttled", 0.004)
     store.defer("wamm:shop:1", 1, "cooldown", counts=tally.take())
     e.limiter.pause(e.accounts["billing"], 60, "bad key")
-    store.add_counts({"errors:unexpected": 2})
+    e.context.ledger.add_counts({"errors:unexpected": 2})
 
     got = samples(metrics.render(e))
 
