@@ -26,11 +26,9 @@ log = logging.getLogger("statuswatch")
 
 #: an unplanned attempt (a retry, a chunk's check), or a planned check that came before its
 #: own slot, denied by at most this fraction of its credential's interval is re-sent once
-#: with that countdown (the planned one keeping its slot); longer denials mean a backlog,
-#: and re-sending would only feed it, so those trackers go back on the schedule. So does a
-#: planned check denied because the window is full: the next free slot is already planned
-#: for another check, which a re-sent one would take, denying that one in turn (measured:
-#: bench/RESULTS.md).
+#: with that countdown (the planned one keeping its slot); longer denials, and a planned
+#: check denied because the window is full, go back on the schedule. Why:
+#: docs/decisions.md, "A denied planned check goes back on its schedule, not re-sent".
 REQUEUE_MAX_INTERVALS = 0.5
 REQUEUE_LIMIT = 1
 
