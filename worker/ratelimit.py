@@ -31,7 +31,7 @@ from worker.scripts import ACQUIRE, PLAN, AcquireArgs, AcquireKeys, PlanArgs, Pl
 
 def documented_limit(provider: str, method: str) -> Rate | None:
     """The gateway's documented limit of ``method``: its table entry's ``method_limits``
-    (GREEN-API's, REFERENCE.md §3.6; WAMM and WBizTool document none)."""
+    (GREEN-API's, https://green-api.com/en/docs/api/ratelimiter/; WAMM and WBizTool document none)."""
     gateway = GATEWAYS.get(provider)
     text = gateway.method_limits.get(method) if gateway is not None else None
     return None if text is None else _rate(text, provider)
