@@ -103,7 +103,7 @@ GATEWAYS: Mapping[str, Gateway] = {
             ceiling="read",
             methods={"message": "getMessage", "status_post": "getStatusStatistic"},
             batch_method="lastOutgoingMessages",
-            # REFERENCE.md §3.6; WAMM and WBizTool document none
+            # https://green-api.com/en/docs/api/ratelimiter/; WAMM and WBizTool document none
             method_limits={
                 "getMessage": "10/s",
                 "lastOutgoingMessages": "1/s",

@@ -4,6 +4,7 @@ for (checks, re-sent checks, syncs) are sent here as it describes them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import Reject
@@ -11,34 +12,38 @@ from celery.exceptions import Reject
 from worker.app import app
 from worker.errors import StoreUnreachable
 from worker.messages import TaskCall
+from worker.results import Accepted, Bulk, Rejected, Untracked
 from worker.runtime import get_engine
+
+#: what an intake call answers
+Intake = Accepted | Bulk | Rejected | Untracked
 
 
 @app.task(name="statuswatch.track", bind=True)
 def track_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Register a tracker (validated again here; a bad request is recorded, not retried).
     Takes ``*args`` only to record a producer's positional arguments as a rejection."""
-    try:
-        return get_engine().track(kwargs, args, task_id=self.request.id or "").summary()
-    except StoreUnreachable as exc:  # back to the broker: acknowledged as done it would be lost
-        raise Reject(str(exc), requeue=True) from exc
+    return _intake(get_engine().track, self, args, kwargs)
 
 
 @app.task(name="statuswatch.track_many", bind=True)
 def track_many_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Register many trackers (``items``): each accepted or rejected on its own, counted."""
-    try:
-        return get_engine().track_many(kwargs, args, task_id=self.request.id or "").summary()
-    except StoreUnreachable as exc:  # back to the broker: acknowledged as done it would be lost
-        raise Reject(str(exc), requeue=True) from exc
+    return _intake(get_engine().track_many, self, args, kwargs)
 
 
 @app.task(name="statuswatch.untrack", bind=True)
 def untrack_task(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """End a tracker as cancelled."""
+    return _intake(get_engine().untrack, self, args, kwargs)
+
+
+def _intake(call: Callable[..., Intake], task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One intake call's summary; a request the store did not answer goes back to the broker
+    (acknowledged as done, it would be lost)."""
     try:
-        return get_engine().untrack(kwargs, args, task_id=self.request.id or "").summary()
-    except StoreUnreachable as exc:  # back to the broker: acknowledged as done it would be lost
+        return call(kwargs, args, task_id=task.request.id or "").summary()
+    except StoreUnreachable as exc:
         raise Reject(str(exc), requeue=True) from exc
 
 

@@ -11,7 +11,7 @@ import fakeredis
 import pytest
 import redis
 
-from worker.fleet import Fleet, Maintenance
+from worker.fleet import Fleet, Ledger, Maintenance
 from worker.keys import Keys, delete_prefix
 from worker.store import Store
 
@@ -67,6 +67,12 @@ def store(either_redis: redis.Redis, namespace: str) -> Store:
 def fleet(store: Store) -> Fleet:
     """The fleet reader of the store's namespace."""
     return Fleet(store.redis, store.keys)
+
+
+@pytest.fixture
+def ledger(store: Store) -> Ledger:
+    """The fleet counters and rejected stream of the store's namespace, written."""
+    return Ledger(store.redis, store.keys)
 
 
 @pytest.fixture

@@ -7,6 +7,19 @@ drift into agreeing with each other instead.
 
 Where a document gives only part of a body (a status table, an error text), the rest is
 the shape of its nearest documented sibling, and the comment says so.
+
+The tags name the public pages:
+
+- ``[doc msg_state]``: https://1mhub.ru/en/help/poluchenie-statusa-soobscheniy (WAMM.chat)
+- ``[doc msg_get_last]``: https://1mhub.ru/en/help/poluchenie-soobschenii (WAMM.chat)
+- ``[doc message-status-api]``: https://wbiztool.com/docs/message-status-api
+- ``[pypi wbiztool-client 1.1.0 ...]``: https://pypi.org/project/wbiztool-client/1.1.0/, the
+  gateway's official client (its module, docstrings and tests)
+- GREEN-API, under https://green-api.com/en/docs/: ``[doc GetStatusStatistic]``
+  (api/statuses/GetStatusStatistic/), ``[doc journals/GetMessage]`` (api/journals/GetMessage/),
+  ``[doc GetStateInstance]`` (api/account/GetStateInstance/), ``[doc common-errors]``
+  (api/common-errors/); ``[doc 466-error-example-body]``:
+  https://greenapi.com/en/docs/api/466-error-example-body
 """
 
 from __future__ import annotations
@@ -14,15 +27,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# ---------------------------------------------------------------- WAMM.chat (REFERENCE §1)
+# ---------------------------------------------------------------- WAMM.chat
 
-# [seed 000] wamm-msg_state.txt "Success Response" (msg_id comes back as a string)
+# [doc msg_state] "Success Response" (msg_id comes back as a string)
 WAMM_MSG_STATE: dict[str, Any] = {
     "err": 0,
     "msg_data": {"msg_id": "1234567", "phone": "79001234567", "state": "viewed"},
 }
 
-# [seed 001] wamm-msg_get_last.txt "Success Response", both items: one outgoing (from_me "1"),
+# [doc msg_get_last] "Success Response", both items: one outgoing (from_me "1"),
 # one incoming (from_me "0", state "received")
 WAMM_MSG_GET_LAST: dict[str, Any] = {
     "err": 0,
@@ -36,18 +49,18 @@ WAMM_MSG_GET_LAST: dict[str, Any] = {
     ],
 }  # fmt: skip
 
-# [seed 000] and [seed 001] "Possible Errors": each an ``err`` string inside HTTP 200 (the
-# seeds' PHP samples read ``$json_response['err']``; REFERENCE §1.1)
-WAMM_TOKEN_FAIL: dict[str, Any] = {"err": "token fail"}  # [seed 000], [seed 001]
-WAMM_ACC_NOT_AUTHORIZED: dict[str, Any] = {"err": "acc not authorized"}  # [seed 000], [seed 001]
-WAMM_MSG_ID_FAIL: dict[str, Any] = {"err": "msg_id fail"}  # [seed 000] bad message id
-WAMM_MSG_NOT_BE: dict[str, Any] = {"err": "msg not be"}  # [seed 000] message not found
-WAMM_COL_FAIL: dict[str, Any] = {"err": "col fail or more 100"}  # [seed 001] bad count
-WAMM_MSGS_NOT_BE: dict[str, Any] = {"err": "msgs not be"}  # [seed 001] no messages found
+# [doc msg_state] and [doc msg_get_last] "Possible Errors": each an ``err`` string inside HTTP
+# 200 (the pages' PHP samples read ``$json_response['err']``)
+WAMM_TOKEN_FAIL: dict[str, Any] = {"err": "token fail"}  # [doc msg_state], [doc msg_get_last]
+WAMM_ACC_NOT_AUTHORIZED: dict[str, Any] = {"err": "acc not authorized"}  # [doc msg_state], [doc msg_get_last]
+WAMM_MSG_ID_FAIL: dict[str, Any] = {"err": "msg_id fail"}  # [doc msg_state] bad message id
+WAMM_MSG_NOT_BE: dict[str, Any] = {"err": "msg not be"}  # [doc msg_state] message not found
+WAMM_COL_FAIL: dict[str, Any] = {"err": "col fail or more 100"}  # [doc msg_get_last] bad count
+WAMM_MSGS_NOT_BE: dict[str, Any] = {"err": "msgs not be"}  # [doc msg_get_last] no messages found
 
-# ------------------------------------------------------------------ WBizTool (REFERENCE §2)
+# ------------------------------------------------------------------ WBizTool
 
-# [seed 002] "Response (Success)" and "Response (Failed)"
+# [doc message-status-api] "Response (Success)" and "Response (Failed)"
 WBIZ_SENT: dict[str, Any] = {"status": 1, "status_text": "Sent", "message": "connected"}
 WBIZ_FAILED: dict[str, Any] = {
     "status": 2,
@@ -55,7 +68,7 @@ WBIZ_FAILED: dict[str, Any] = {
     "message": "connected",
     "error": "Invalid phone number",
 }
-# [seed 002] status table "0=Pending, 3=Cancelled, 4=Expired", in the shape of "Response (Success)"
+# [doc message-status-api] status table "0=Pending, 3=Cancelled, 4=Expired", in the shape of "Response (Success)"
 WBIZ_PENDING: dict[str, Any] = {"status": 0, "status_text": "Pending", "message": "connected"}
 WBIZ_CANCELLED: dict[str, Any] = {"status": 3, "status_text": "Cancelled", "message": "connected"}
 WBIZ_EXPIRED: dict[str, Any] = {"status": 4, "status_text": "Expired", "message": "connected"}
@@ -74,19 +87,19 @@ WBIZ_DAILY_LIMIT: dict[str, Any] = {
     "message": "Daily limit reached",
     "msg_id": 5,
 }
-# [pypi wbiztool-client 1.1.0 tests] logical refusals inside HTTP 200 (REFERENCE §2.5), one each
+# [pypi wbiztool-client 1.1.0 tests] logical refusals inside HTTP 200, one each
 WBIZ_INVALID_CLIENT: dict[str, Any] = {"status": 0, "message": "Invalid whatsapp client"}
 WBIZ_BAD_SCHEDULE: dict[str, Any] = {"status": 0, "message": "Scheduled date & time is not in valid format"}
 WBIZ_HIGHER_SUBSCRIPTION: dict[str, Any] = {"status": 0, "message": "Higher Subscription Required"}
 WBIZ_AUTH_ERROR_2: dict[str, Any] = {"status": 0, "message": "Auth Error 2"}
-# [pypi wbiztool-client 1.1.0 client.py + tests] POST /send_msg/ accepted (REFERENCE §2.2): msg_id an integer
+# [pypi wbiztool-client 1.1.0 client.py + tests] POST /send_msg/ accepted: msg_id an integer
 WBIZ_SEND_CREATED: dict[str, Any] = {"msg_id": 9, "message": "Created", "status": 1}
-# [pypi wbiztool-client 1.1.0 client.py + tests] POST /me/ (REFERENCE §2.4; the name is illustrative)
+# [pypi wbiztool-client 1.1.0 client.py + tests] POST /me/ (the name is illustrative)
 WBIZ_ME: dict[str, Any] = {"status": 1, "message": "Okay", "name": "Shop"}
 
-# ----------------------------------------------------------------- GREEN-API (REFERENCE §3)
+# ----------------------------------------------------------------- GREEN-API
 
-# [seed 003] getStatusStatistic "Response body example" (its trailing commas removed: not JSON)
+# [doc GetStatusStatistic] getStatusStatistic "Response body example" (its trailing commas removed: not JSON)
 GREEN_STATUS_STATISTIC: list[dict[str, Any]] = [
     {"timestamp": 1587129319, "participant": "11001234567@c.us", "status": "read"},
     {"timestamp": 1587129319, "participant": "71234567891@c.us", "status": "read"},
@@ -98,7 +111,7 @@ GREEN_GET_MESSAGE: dict[str, Any] = {
     "chatId": "79001234567@c.us", "textMessage": "hi", "statusMessage": "read", "sendByApi": True,
 }  # fmt: skip
 
-# [doc https://green-api.org.il/en/docs/api/journals/LastOutgoingMessages] (REFERENCE §3.3): an
+# [doc https://green-api.org.il/en/docs/api/journals/LastOutgoingMessages]: an
 # array of outgoing entries, the fields of its response-parameter table (type, idMessage,
 # timestamp = time of the last action, statusMessage, typeMessage, chatId, textMessage,
 # sendByApi). The stored copy shows no example body: ids, texts and times are illustrative.
@@ -109,11 +122,11 @@ GREEN_LAST_OUTGOING: list[dict[str, Any]] = [
      "chatId": "11001234567@c.us", "textMessage": "hello", "statusMessage": "noAccount", "sendByApi": True},
 ]  # fmt: skip
 
-# [doc GetStateInstance] (REFERENCE §3.4) ``{"stateInstance": ..}``
+# [doc GetStateInstance] ``{"stateInstance": ..}``
 GREEN_STATE_AUTHORIZED: dict[str, Any] = {"stateInstance": "authorized"}
 GREEN_STATE_NOT_AUTHORIZED: dict[str, Any] = {"stateInstance": "notAuthorized"}
 
-# [doc 466-error-example-body] (REFERENCE §3.5) both bodies as given, "..." included; note QUOTE_
+# [doc 466-error-example-body] both bodies as given, "..." included; note QUOTE_
 GREEN_QUOTA_466: dict[str, Any] = {
     "invokeStatus": {"method": "checkwhatsapp", "used": 100, "total": 100, "status": "QUOTE_EXCEEDED",
                      "description": "Monthly quota has been exceeded. ..."},
@@ -124,7 +137,7 @@ GREEN_CORRESPONDENTS_466: dict[str, Any] = {
                              "status": "CORRESPONDENTS_QUOTE_EXCEEDED", "description": "..."},
 }  # fmt: skip
 
-# [doc common-errors] (REFERENCE §3.5) HTTP 400 texts. The docs give the text only; the body
+# [doc common-errors] HTTP 400 texts. The docs give the text only; the body
 # ``{"message": text}`` is an assumption (unconfirmed), the simulator's too.
 GREEN_400_STARTING: dict[str, Any] = {"message": "instance in starting process try later"}
 GREEN_400_NOT_AUTHORIZED: dict[str, Any] = {"message": "instance account not authorized"}
@@ -133,7 +146,7 @@ GREEN_400_VALIDATION: dict[str, Any] = {"message": "Validation failed"}
 GREEN_400_JSON: dict[str, Any] = {"message": "Unexpected token … in JSON"}
 GREEN_400_EXPIRED: dict[str, Any] = {"message": "Instance account is expired…"}
 GREEN_400_DELETED: dict[str, Any] = {"message": "Instance is deleted"}
-# [doc common-errors] (REFERENCE §3.5) statuses the docs name with their reason only; a plain-text
+# [doc common-errors] statuses the docs name with their reason only; a plain-text
 # reason as the body is an assumption (unconfirmed), the simulator's too
 GREEN_401: bytes = b"Unauthorized"
 GREEN_403: bytes = b"Forbidden"

@@ -9,31 +9,26 @@ import traceback
 from collections.abc import Callable
 from typing import cast
 
-from config import Account, Settings
+from config import Account
 from worker import providers
-from worker.answers import Answers
-from worker.credentials import Credentials
+from worker.context import Context
 from worker.disposition import Disposition, disposition_of, unforeseen
 from worker.errors import ProviderError, RateLimited
-from worker.fetch import Denied, Fetch
-from worker.gateways import Gateways
-from worker.ratelimit import Decision, Limiter
-from worker.redact import Redactor
+from worker.fetch import Denied
+from worker.ratelimit import Decision
 from worker.results import Applied, BackedOff, CheckResult, Deferred, Requeue, Skipped
 from worker.schedule import error_backoff_s, next_check_delay_s
 from worker.states import Observation, Outcome, State
-from worker.store import Store, Tracker
+from worker.store import Tracker
 from worker.tally import Tally
 
 log = logging.getLogger("statuswatch")
 
 #: an unplanned attempt (a retry, a chunk's check), or a planned check that came before its
 #: own slot, denied by at most this fraction of its credential's interval is re-sent once
-#: with that countdown (the planned one keeping its slot); longer denials mean a backlog,
-#: and re-sending would only feed it, so those trackers go back on the schedule. So does a
-#: planned check denied because the window is full: the next free slot is already planned
-#: for another check, which a re-sent one would take, denying that one in turn (measured:
-#: bench/RESULTS.md).
+#: with that countdown (the planned one keeping its slot); longer denials, and a planned
+#: check denied because the window is full, go back on the schedule. Why:
+#: docs/decisions.md, "A denied planned check goes back on its schedule, not re-sent".
 REQUEUE_MAX_INTERVALS = 0.5
 REQUEUE_LIMIT = 1
 
@@ -52,26 +47,10 @@ def worth_resending(decision: Decision, slot_us: int, interval_s: float, requeue
 
 
 class Checker:
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        limiter: Limiter,
-        gateways: Gateways,
-        fetch: Fetch,
-        credentials: Credentials,
-        answers: Answers,
-        redactor: Redactor,
-        draw: Callable[[], float] = random.random,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.limiter = limiter
-        self.gateways = gateways
-        self.fetch = fetch
-        self.credentials = credentials
-        self.answers = answers
-        self.redactor = redactor
+    def __init__(self, context: Context, draw: Callable[[], float] = random.random) -> None:
+        self.context = context
+        self.settings, self.store, self.limiter = context.settings, context.store, context.limiter
+        self.gateways, self.redactor = context.gateways, context.redactor
         #: uniform in [0, 1): the jitter of the next check's delay
         self.draw = draw
 
@@ -111,7 +90,7 @@ class Checker:
         )
         method = provider.method(ref)
         try:
-            observation = self.fetch(account, method, lambda: provider.fetch(ref), tally, slot_us)
+            observation = self.context.fetch(account, method, lambda: provider.fetch(ref), tally, slot_us)
         except Denied as denied:
             return self._denied(tracker, account, method, denied, requeued, tally)
         except ProviderError as exc:  # anything else is the boundary's (``check``)
@@ -125,7 +104,7 @@ class Checker:
         log.debug("%s: limiter said %s, retry in %.3f s", tracker.id, decision.reason, decision.retry_after_s)
         interval_s = self.limiter.spacing_s(self.limiter.rate_per_s(account, method))
         if worth_resending(decision, denied.slot_us, interval_s, requeued):
-            self.store.add_counts({"requeues:rate": 1, **tally.take()})
+            self.context.ledger.add_counts({"requeues:rate": 1, **tally.take()})
             return Requeue(tracker.id, decision.retry_after_s, requeued + 1, denied.slot_us)
         return self._defer(tracker, decision.retry_after_s, decision.reason, tally)
 
@@ -133,16 +112,17 @@ class Checker:
         """What the gateway's error means for the tracker (``worker.disposition``)."""
         disposition = disposition_of(exc)
         if disposition is Disposition.THROTTLED:
-            seconds = self.credentials.cool_down(account, cast(RateLimited, exc).retry_after_s)
+            seconds = self.context.credentials.cool_down(account, cast(RateLimited, exc).retry_after_s)
             return self._defer(tracker, seconds, "cooldown", tally)
         if disposition is Disposition.ACCOUNT:
-            return self._defer(tracker, self.credentials.pause(account, str(exc)), "paused", tally)
+            return self._defer(tracker, self.context.credentials.pause(account, str(exc)), "paused", tally)
         return self._back_off(tracker, str(exc), tally, not_found=disposition is Disposition.MESSAGE)
 
     def _apply(self, tracker: Tracker, ceiling: State, observation: Observation, tally: Tally) -> Applied:
-        observation = self.answers.masked(observation)
+        answers = self.context.answers
+        observation = answers.masked(observation)
         if observation.state is None:
-            self.answers.log_unmapped(tracker.provider, observation.raw)
+            answers.log_unmapped(tracker.provider, observation.raw)
         policy = self.settings.poll_for(tracker.provider)
         result = self.store.observe(
             tracker.id,

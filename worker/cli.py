@@ -212,7 +212,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from worker.local import run_up
+    from worker.up import run_up
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")

@@ -6,18 +6,18 @@ from __future__ import annotations
 import logging
 
 from config import Account, Settings
+from worker.fleet import Ledger
 from worker.ratelimit import Limiter
 from worker.redact import Redactor
-from worker.store import Store
 
 log = logging.getLogger("statuswatch")
 
 
 class Credentials:
-    def __init__(self, settings: Settings, limiter: Limiter, store: Store, redactor: Redactor) -> None:
+    def __init__(self, settings: Settings, limiter: Limiter, ledger: Ledger, redactor: Redactor) -> None:
         self.settings = settings
         self.limiter = limiter
-        self.store = store
+        self.ledger = ledger
         self.redactor = redactor
 
     def cool_down(self, account: Account, retry_after_s: float | None) -> float:
@@ -37,8 +37,7 @@ class Credentials:
         Returns the seconds the pause has left."""
         seconds = self.settings.account_pause_s
         if self.limiter.pause(account, seconds, self.redactor(error)):
-            self.store.count("pauses")
-            self.store.count(f"pauses:{account.alias}")
+            self.ledger.add_counts({"pauses": 1, f"pauses:{account.alias}": 1})
             log.error("account %s paused for %.0f s: %s (its trackers wait, none fails)", account.alias, seconds, error)
         blocked = self.limiter.blocked(account)
         return blocked[0] if blocked else 0.001

@@ -41,6 +41,17 @@ def random_life(rng: random.Random, spread_s: float) -> list[list[object]]:
     return [[raw, round(start + at * rng.uniform(0.5, 1.5), 3)] for raw, at in life]
 
 
+#: the demo deployment's settings: fast polling, short leases, a short retention
+SETTINGS = {
+    "STATUSWATCH_POLL_FIRST_S": "1",
+    "STATUSWATCH_POLL_FACTOR": "1.5",
+    "STATUSWATCH_POLL_MAX_S": "5",
+    "STATUSWATCH_LEASE_S": "15",
+    "STATUSWATCH_DISPATCH_EVERY_S": "0.5",
+    "STATUSWATCH_RETENTION_S": "600",
+}
+
+
 def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns 0 when every tracker ended as its life says it should."""
     rng = random.Random(7)
@@ -54,21 +65,14 @@ def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.s
         print(server.describe(), file=out, flush=True)
         demo_account = {"provider": "wamm", "token": token, "base_url": simulator.url, "rate_limit": "400/s"}
         accounts = write_accounts(Path(tmp) / "accounts.toml", {"demo": demo_account})
-        stack = LocalStack(
-            Path(tmp),
-            {
-                **server.env(),
-                "STATUSWATCH_NAMESPACE": namespace,
-                "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
-                "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
-                "STATUSWATCH_POLL_FIRST_S": "1",
-                "STATUSWATCH_POLL_FACTOR": "1.5",
-                "STATUSWATCH_POLL_MAX_S": "5",
-                "STATUSWATCH_LEASE_S": "15",
-                "STATUSWATCH_DISPATCH_EVERY_S": "0.5",
-                "STATUSWATCH_RETENTION_S": "600",
-            },
-        )
+        env = {
+            **server.env(),
+            **SETTINGS,
+            "STATUSWATCH_NAMESPACE": namespace,
+            "STATUSWATCH_BROKER_KEY_PREFIX": f"{namespace}-broker:",
+            "STATUSWATCH_ACCOUNTS_FILE": str(accounts),
+        }
+        stack = LocalStack(Path(tmp), env)
         try:
             stack.redis.ping()
             ids = [str(10_000_000 + i) for i in range(messages)]
@@ -76,9 +80,7 @@ def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.s
             simulator.client.add_messages(
                 {"provider": "wamm", "credential": token, "msg_id": m, "life": random_life(rng, spread)} for m in ids
             )
-            for i in range(workers):
-                stack.start_worker(f"worker{i + 1}", concurrency=16)
-            stack.start_beat()
+            _start(stack, workers)
             print(f"statuswatch demo: {messages} messages, {workers} worker(s), simulator at {simulator.url}", file=out)
             for m in ids:
                 stack.track(provider="wamm", account="demo", msg_id=m, expires_in=deadline_s)
@@ -86,6 +88,12 @@ def run_demo(messages: int, deadline_s: float, workers: int, out: TextIO = sys.s
         finally:
             stack.stop()
             stack.delete_namespace()
+
+
+def _start(stack: LocalStack, workers: int) -> None:
+    for i in range(workers):
+        stack.start_worker(f"worker{i + 1}", concurrency=16)
+    stack.start_beat()
 
 
 def _watch(stack: LocalStack, simulator: object, ids: list[str], limit_s: float, out: TextIO) -> int:

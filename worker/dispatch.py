@@ -15,29 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from config import Settings
 from worker import planner
-from worker.gateways import Gateways
+from worker.context import Context
 from worker.planner import CheckOrder
-from worker.ratelimit import Limiter
-from worker.store import Store
 
 Enqueue = Callable[[list[CheckOrder]], None]
 
 
 class Dispatcher:
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        limiter: Limiter,
-        gateways: Gateways,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.limiter = limiter
-        self.gateways = gateways
+    def __init__(self, context: Context, clock: Callable[[], float] = time.monotonic) -> None:
+        self.context = context
+        self.settings, self.store, self.limiter = context.settings, context.store, context.limiter
+        self.gateways = context.gateways
         self.clock = clock
 
     def dispatch(self, enqueue: Enqueue) -> int:
@@ -47,7 +36,7 @@ class Dispatcher:
         started, total = self.clock(), 0
         planned: list[CheckOrder] = []
         try:
-            for group in self.store.groups():
+            for group in self.context.fleet.groups():
                 total += self._dispatch_group(group, started, enqueue, planned)
         finally:  # what was claimed goes out even if a later group failed, not a lease later
             if planned:
@@ -57,7 +46,7 @@ class Dispatcher:
     def latency_s(self, provider: str) -> float | None:
         """The gateway's recent latency as this process saw it, else the fleet's average
         (from the counters every check adds to), else None: nobody has asked it yet."""
-        return self.gateways.latency_s(provider) or self.store.average_latency_s(provider)
+        return self.gateways.latency_s(provider) or self.context.fleet.average_latency_s(provider)
 
     def _dispatch_group(self, group: str, started: float, enqueue: Enqueue, planned: list[CheckOrder]) -> int:
         """Claim one account's due trackers; its planned checks are added to ``planned`` with

@@ -1,14 +1,15 @@
 """The whole fleet's records in Redis, apart from trackers: counters, schedules, streams.
 
 ``Fleet`` reads them for operators (``statuswatch stats|events|rejected``, the metrics, the
-dispatcher's view of which accounts have work); ``Maintenance`` holds the periodic
-upkeep's writes. The tracker scripts (``worker.store``) write the counters and streams that
+dispatcher's view of which accounts have work); ``Ledger`` adds to them what no tracker's
+write carries (counts, refused requests); ``Maintenance`` holds the periodic upkeep's
+writes. The tracker scripts (``worker.store``) write the counters and streams that
 ``Fleet`` reads, in the same call as each tracker's change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from worker.keys import Keys
@@ -17,6 +18,10 @@ from worker.tally import LATENCY_BUCKETS_S
 
 #: rollup entries kept: a day of one-minute snapshots
 ROLLUP_MAXLEN = 1440
+#: the rejected stream: at most about this many entries of at most this many characters a
+#: field (4 fields: task, task_id, reason, request), about 16 MB in all at worst
+REJECTED_MAXLEN = 10_000
+REJECT_FIELD_CHARS = 1000
 
 
 class Fleet:
@@ -98,6 +103,38 @@ class Fleet:
     def misrouted(self) -> dict[str, int]:
         """Housekeeping's last count of statuswatch tasks on queues nobody of ours reads."""
         return {queue: int(n) for queue, n in self.redis.hgetall(self.keys.misrouted).items()}
+
+
+class Ledger:
+    """What the engine adds to the fleet's records outside a tracker's script: counters (a
+    re-sent check, a batch request's gateway calls, a pause) and refused requests."""
+
+    def __init__(self, redis: Any, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """Add to several fleet counters at once (one round trip; nothing when empty)."""
+        if not counts:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name, n in counts.items():
+                pipe.hincrby(self.keys.stats, name, n)
+            pipe.execute()
+
+    def reject(self, rejections: Sequence[Mapping[str, str]]) -> None:
+        """Record refused requests where an operator can list them (``statuswatch rejected``,
+        ``Fleet.rejected``), and count them.
+
+        Each entry is cut to REJECT_FIELD_CHARS per field and the stream to REJECTED_MAXLEN
+        entries, so a flood of bad requests takes a bounded number of bytes.
+        """
+        with self.redis.pipeline(transaction=False) as pipe:
+            for entry in rejections:
+                fields = {k: v[:REJECT_FIELD_CHARS] for k, v in entry.items()}
+                pipe.xadd(self.keys.rejected, fields, maxlen=REJECTED_MAXLEN, approximate=True)
+            pipe.hincrby(self.keys.stats, "rejected", len(rejections))
+            pipe.execute()
 
 
 class Maintenance:

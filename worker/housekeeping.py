@@ -7,27 +7,25 @@ from __future__ import annotations
 
 import logging
 
-from config import Settings
 from worker import misrouted
-from worker.redact import Redactor
+from worker.context import Context
 from worker.results import Upkeep
-from worker.store import Store
 
 log = logging.getLogger("statuswatch")
 
 
 class Housekeeping:
-    def __init__(self, settings: Settings, store: Store, redactor: Redactor) -> None:
-        self.settings = settings
-        self.store = store
-        self.redactor = redactor
+    def __init__(self, context: Context) -> None:
+        self.settings = context.settings
+        self.maintenance = context.maintenance
+        self.redactor = context.redactor
 
     def run(self) -> Upkeep:
         """One pass (``statuswatch stats`` shows rates from the counters' snapshots)."""
-        pruned, repaired = self.store.prune()
+        pruned, repaired = self.maintenance.prune()
         if repaired:
             log.warning("active counts of %s did not match their schedules; repaired", ", ".join(repaired[:10]))
-        entry = self.store.rollup(self.settings.housekeeping_every_s)
+        entry = self.maintenance.rollup(self.settings.housekeeping_every_s)
         return Upkeep(len(pruned), len(repaired), entry, self.look_for_misrouted())
 
     def look_for_misrouted(self) -> int | None:
@@ -41,5 +39,5 @@ class Housekeeping:
             return None
         for finding in findings:
             log.error("misrouted: %s; the fix: %s", finding.describe(), misrouted.FIX)
-        self.store.set_misrouted({f.queue: f.count for f in findings})
+        self.maintenance.set_misrouted({f.queue: f.count for f in findings})
         return sum(f.count for f in findings)

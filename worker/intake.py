@@ -14,14 +14,14 @@ from typing import Any
 import redis
 from statuswatch_client.contract import item_kwargs, items_of
 
-from config import Accounts, Settings
+from config import Accounts
 from worker import providers
+from worker.context import Context
 from worker.errors import StoreUnreachable
 from worker.keys import tracker_id
-from worker.redact import Redactor
 from worker.results import Accepted, Bulk, Rejected, Untracked
 from worker.schedule import next_check_delay_s
-from worker.store import Registered, Store
+from worker.store import Registered
 from worker.tracking import TrackRequest, parse_track_request, parse_untrack_request, reason_of, rejection
 
 log = logging.getLogger("statuswatch")
@@ -33,18 +33,9 @@ STORE_PAUSE_S = 1.0
 
 
 class Intake:
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        accounts: Accounts | None,
-        redactor: Redactor,
-        draw: Callable[[], float] = random.random,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.accounts = accounts
-        self.redactor = redactor
+    def __init__(self, context: Context, draw: Callable[[], float] = random.random) -> None:
+        self.settings, self.store, self.ledger = context.settings, context.store, context.ledger
+        self.accounts, self.redactor = context.accounts, context.redactor
         #: uniform in [0, 1): the jitter of a new tracker's first check
         self.draw = draw
 
@@ -129,7 +120,7 @@ class Intake:
     def _reject(self, entries: list[dict[str, str]]) -> Rejected:
         """Record refused requests, redacted; the answer of the first (a single request's result)."""
         entries = [{k: self.redactor(v) for k, v in entry.items()} for entry in entries]
-        self.store.reject(entries)
+        self.ledger.reject(entries)
         for entry in entries[:LOGGED_REJECTIONS]:
             log.warning("%s request rejected: %s", entry["task"], entry["reason"])
         if len(entries) > LOGGED_REJECTIONS:

@@ -114,14 +114,8 @@ def _labelled(stats: Mapping[str, int]) -> Iterator[Metric]:
         "finished": CounterMetricFamily("statuswatch_trackers_finished", "Trackers that ended, by outcome.",
                                         labels=["outcome"]),
         "deferrals": CounterMetricFamily("statuswatch_deferrals", "Trackers put back on their schedule unchecked, "
-                                         "by reason (rate, cooldown, paused).", labels=["reason"]),
+                                         "by reason (rate, stale, cooldown, paused).", labels=["reason"]),
     }  # fmt: skip
-    stale = CounterMetricFamily(
-        "statuswatch_grants_stale", "Limiter grants handed back unspent: the request could not leave the "
-        "process while the grant was fresh, and was not sent.", labels=["provider"],
-    )  # fmt: skip
-    histograms: dict[str, dict[str, dict[int, int]]] = {"latency": defaultdict(dict), "send_delay": defaultdict(dict)}
-    sums: dict[str, dict[str, float]] = {"latency": {}, "send_delay": {}}
     throttled_by: dict[str, int] = defaultdict(int)
     for name, value in sorted(stats.items()):
         kind, _, rest = name.partition(":")
@@ -134,19 +128,33 @@ def _labelled(stats: Mapping[str, int]) -> Iterator[Metric]:
                 throttled_by[provider] += value
         elif kind in by_reason:
             by_reason[kind].add_metric([rest], value)
-        elif kind in ("latency", "send_delay"):
+    yield from (active, requests, _throttled(throttled_by), *by_reason.values())
+    yield from _timings(stats)
+
+
+def _timings(stats: Mapping[str, int]) -> Iterator[Metric]:
+    """The two histograms (gateway latency, grant to send) and the stale grants."""
+    stale = CounterMetricFamily(
+        "statuswatch_grants_stale", "Limiter grants handed back unspent: the request could not leave the "
+        "process while the grant was fresh, and was not sent.", labels=["provider"],
+    )  # fmt: skip
+    counts: dict[str, dict[str, dict[int, int]]] = {"latency": defaultdict(dict), "send_delay": defaultdict(dict)}
+    sums: dict[str, dict[str, float]] = {"latency": {}, "send_delay": {}}
+    for name, value in sorted(stats.items()):
+        kind, _, rest = name.partition(":")
+        if kind in counts:
             provider, index = rest.split(":")
-            histograms[kind][provider][int(index)] = value
-        elif kind in ("latency_us", "send_delay_us"):
+            counts[kind][provider][int(index)] = value
+        elif kind.removesuffix("_us") in sums and kind.endswith("_us"):
             sums[kind.removesuffix("_us")][rest] = value / 1e6
         elif kind == "grants" and rest.startswith("stale:"):
             stale.add_metric([rest.removeprefix("stale:")], value)
-    yield from (active, requests, _throttled(throttled_by), *by_reason.values(), stale)
+    yield stale
     yield _histogram("statuswatch_gateway_latency_seconds", "Gateway request latency, by provider.",
-                     LATENCY_BUCKETS_S, histograms["latency"], sums["latency"])  # fmt: skip
+                     LATENCY_BUCKETS_S, counts["latency"], sums["latency"])  # fmt: skip
     yield _histogram(
         "statuswatch_grant_to_send_seconds", "From asking the limiter for a grant to the request's first byte "
-        "leaving the process, by provider.", SEND_DELAY_BUCKETS_S, histograms["send_delay"], sums["send_delay"],
+        "leaving the process, by provider.", SEND_DELAY_BUCKETS_S, counts["send_delay"], sums["send_delay"],
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from worker.scripts import ACQUIRE, PLAN, AcquireArgs, AcquireKeys, PlanArgs, Pl
 
 def documented_limit(provider: str, method: str) -> Rate | None:
     """The gateway's documented limit of ``method``: its table entry's ``method_limits``
-    (GREEN-API's, REFERENCE.md §3.6; WAMM and WBizTool document none)."""
+    (GREEN-API's, https://green-api.com/en/docs/api/ratelimiter/; WAMM and WBizTool document none)."""
     gateway = GATEWAYS.get(provider)
     text = gateway.method_limits.get(method) if gateway is not None else None
     return None if text is None else _rate(text, provider)
@@ -45,11 +45,8 @@ def _rate(text: str, provider: str) -> Rate:
 #: requests are spaced this fraction wider than the limit, and the exact window is this much
 #: longer than the limit's period, so the time between our grant and the gateway counting
 #: the request (thread scheduling, the network) can vary by that much (30 ms of a second)
-#: without the gateway seeing a window over its limit. Wider costs the same fraction of the
-#: limit: at 4 % a limit of 20/s gave 19.2 grants a second, too close to K - 1 (the bar of
-#: tests/integration/test_ratelimit_concurrency.py) for a loaded machine; at 2 % the
-#: simulator now and then counted 21 in a second (20 ms of jitter) once late requests
-#: made up their slots.
+#: without the gateway seeing a window over its limit; it costs the same fraction of the
+#: limit. Why 3 %: docs/decisions.md, "An exact sliding window, paced by GCRA".
 MARGIN = 0.03
 
 #: the share of the margin (of a bucket's period) a grant's request may take to leave the

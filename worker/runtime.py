@@ -13,14 +13,11 @@ from typing import Any
 import redis
 
 from config import Accounts, Settings, load_accounts, load_settings
-from worker.answers import Answers
 from worker.check import Checker
 from worker.connections import redis_client
-from worker.credentials import Credentials
+from worker.context import Context
 from worker.dispatch import Dispatcher
-from worker.fetch import Fetch
 from worker.gang import Gang
-from worker.gateways import Gateways
 from worker.housekeeping import Housekeeping
 from worker.intake import Intake
 from worker.keys import Keys
@@ -50,17 +47,14 @@ class Engine:
         self.limiter = limiter
         self.accounts = accounts
         self.redactor = redactor
-        self.gateways = Gateways(settings, accounts, redactor)
-        self.answers = Answers(redactor)
-        fetch = Fetch(limiter, self.gateways)
-        credentials = Credentials(settings, limiter, store, redactor)
-        gateways, answers = self.gateways, self.answers
-        self.intake = Intake(settings, store, accounts, redactor)
-        self.dispatcher = Dispatcher(settings, store, limiter, gateways)
-        self.checker = Checker(settings, store, limiter, gateways, fetch, credentials, answers, redactor)
+        self.context = context = Context.build(settings, store, limiter, accounts, redactor)
+        self.gateways, self.answers = context.gateways, context.answers
+        self.intake = Intake(context)
+        self.dispatcher = Dispatcher(context)
+        self.checker = Checker(context)
         self.runner = CheckRunner(self.checker, Gang(), settings.lease_s)
-        self.batch_sync = BatchSync(settings, store, limiter, gateways, fetch, credentials, answers, redactor)
-        self.upkeep = Housekeeping(settings, store, redactor)
+        self.batch_sync = BatchSync(context)
+        self.upkeep = Housekeeping(context)
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> Engine:

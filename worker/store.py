@@ -3,8 +3,8 @@
 Every decision that reads and writes a tracker is one Lua script (``worker/lua/``, called
 through ``worker.scripts``), so any number of workers may check the same tracker at once:
 transitions are monotonic and an event is emitted only for a real change. Scripts take
-``now`` from Redis ``TIME``. The fleet-wide reads (counters, schedules, streams) are
-``worker.fleet``'s.
+``now`` from Redis ``TIME``. The fleet's records apart from trackers (counters, schedules,
+streams: read, added to and kept up) are ``worker.fleet``'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from worker.fleet import ROLLUP_MAXLEN, Fleet, Maintenance
 from worker.keys import Keys, group_of
 from worker.records import Observed, Registered, Tracker, tracker_from_row
 from worker.scripts import (
@@ -44,10 +43,6 @@ __all__ = ["Observed", "Registered", "Store", "Tracker", "load_script"]
 
 #: the longest error text a tracker keeps: our words around at most 200 of the gateway's
 MAX_ERROR_CHARS = 500
-#: the rejected stream: at most about this many entries of at most this many characters a
-#: field (4 fields: task, task_id, reason, request), about 16 MB in all at worst
-REJECTED_MAXLEN = 10_000
-REJECT_FIELD_CHARS = 1000
 
 
 class Store:
@@ -64,8 +59,6 @@ class Store:
         self._observe = OBSERVE.load(redis)
         self._defer = DEFER.load(redis)
         self._expire = EXPIRE.load(redis)
-        self._fleet = Fleet(redis, keys)
-        self._maintenance = Maintenance(redis, keys)
 
     def _tracker_keys(self, tracker_id: str) -> TrackerKeys:
         k, group = self.keys, group_of(tracker_id)
@@ -209,46 +202,3 @@ class Store:
             rows = pipe.execute()
         # no outcome field while active; no checks field: no such tracker
         return {tid: int(checks) for tid, (outcome, checks) in zip(ids, rows, strict=True) if checks and not outcome}
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.redis.hincrby(self.keys.stats, name, n)
-
-    def add_counts(self, counts: Mapping[str, int]) -> None:
-        """Add to several fleet counters at once (one round trip; nothing when empty)."""
-        if not counts:
-            return
-        with self.redis.pipeline(transaction=False) as pipe:
-            for name, n in counts.items():
-                pipe.hincrby(self.keys.stats, name, n)
-            pipe.execute()
-
-    def reject(self, rejections: Sequence[Mapping[str, str]]) -> None:
-        """Record refused requests where an operator can list them (``statuswatch rejected``,
-        ``Fleet.rejected``), and count them.
-
-        Each entry is cut to REJECT_FIELD_CHARS per field and the stream to REJECTED_MAXLEN
-        entries, so a flood of bad requests takes a bounded number of bytes.
-        """
-        with self.redis.pipeline(transaction=False) as pipe:
-            for entry in rejections:
-                fields = {k: v[:REJECT_FIELD_CHARS] for k, v in entry.items()}
-                pipe.xadd(self.keys.rejected, fields, maxlen=REJECTED_MAXLEN, approximate=True)
-            pipe.hincrby(self.keys.stats, "rejected", len(rejections))
-            pipe.execute()
-
-    # -- the engine's calls that moved to worker.fleet: one line each, until it calls there
-
-    def groups(self) -> list[str]:
-        return self._fleet.groups()
-
-    def average_latency_s(self, provider: str) -> float | None:
-        return self._fleet.average_latency_s(provider)
-
-    def prune(self) -> tuple[list[str], list[str]]:
-        return self._maintenance.prune()
-
-    def rollup(self, period_s: float, maxlen: int = ROLLUP_MAXLEN) -> str | None:
-        return self._maintenance.rollup(period_s, maxlen)
-
-    def set_misrouted(self, counts: Mapping[str, int]) -> None:
-        self._maintenance.set_misrouted(counts)

@@ -8,55 +8,34 @@ import random
 from collections.abc import Callable
 from typing import cast
 
-from config import Account, Settings
+from config import Account
 from worker import providers
-from worker.answers import Answers
-from worker.credentials import Credentials
+from worker.context import Context
 from worker.disposition import Disposition, disposition_of, unforeseen
 from worker.errors import RateLimited
-from worker.fetch import Denied, Fetch
-from worker.gateways import Gateways
+from worker.fetch import Denied
 from worker.keys import tracker_id
 from worker.messages import TaskCall, countdown
-from worker.ratelimit import Limiter
-from worker.redact import Redactor
 from worker.results import FannedOut, Synced, SyncFailed, SyncResult, SyncSkipped
 from worker.schedule import next_check_delay_s
 from worker.states import Observation, Outcome, State
-from worker.store import Store
 from worker.tally import Tally
 
 log = logging.getLogger("statuswatch")
 
 
 class BatchSync:
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        limiter: Limiter,
-        gateways: Gateways,
-        fetch: Fetch,
-        credentials: Credentials,
-        answers: Answers,
-        redactor: Redactor,
-        draw: Callable[[], float] = random.random,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.limiter = limiter
-        self.gateways = gateways
-        self.fetch = fetch
-        self.credentials = credentials
-        self.answers = answers
-        self.redactor = redactor
+    def __init__(self, context: Context, draw: Callable[[], float] = random.random) -> None:
+        self.context = context
+        self.settings, self.store, self.limiter = context.settings, context.store, context.limiter
+        self.gateways, self.redactor = context.gateways, context.redactor
         #: uniform in [0, 1): the jitter of the next check's delay
         self.draw = draw
 
     def targets(self) -> list[str]:
         """Aliases of accounts with active trackers whose gateway has a batch method."""
         targets = []
-        for group in self.store.groups():
+        for group in self.context.fleet.groups():
             provider, _, alias = group.partition(":")
             if provider in providers.BATCH and self.gateways.account(alias, provider) is not None:
                 targets.append(alias)
@@ -103,7 +82,7 @@ class BatchSync:
         window_s = self.settings.sync_window_s
         tally = Tally(account.provider)
         try:
-            items = self.fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally, slot_us)
+            items = self.context.fetch(account, batch.batch_method, lambda: batch.recent(window_s), tally, slot_us)
         except Denied as denied:
             return SyncSkipped(alias, denied.decision.reason)
         except Exception as exc:  # as in a check: whatever the request raised ends in a result
@@ -111,7 +90,7 @@ class BatchSync:
         else:
             return self._apply(account, batch.ceiling, items, tally)
         finally:
-            self.store.add_counts(tally.take())  # what no tracker's write took
+            self.context.ledger.add_counts(tally.take())  # what no tracker's write took
 
     def _batch(self, alias: str) -> tuple[Account, providers.BatchProvider] | None:
         account = self.gateways.account(alias)
@@ -123,10 +102,10 @@ class BatchSync:
         """What the batch request's error means (``worker.disposition``)."""
         disposition = disposition_of(exc)
         if disposition is Disposition.THROTTLED:
-            seconds = self.credentials.cool_down(account, cast(RateLimited, exc).retry_after_s)
+            seconds = self.context.credentials.cool_down(account, cast(RateLimited, exc).retry_after_s)
             return SyncSkipped(account.alias, "cooldown", seconds)
         if disposition is Disposition.ACCOUNT:
-            return SyncSkipped(account.alias, "paused", self.credentials.pause(account, str(exc)))
+            return SyncSkipped(account.alias, "paused", self.context.credentials.pause(account, str(exc)))
         if disposition is Disposition.UNFORESEEN:
             error = unforeseen(exc, self.redactor)
             log.error("account %s: batch sync failed: %s", account.alias, error)
@@ -136,9 +115,8 @@ class BatchSync:
         return SyncFailed(account.alias, str(exc))
 
     def _apply(self, account: Account, ceiling: State, items: list[tuple[str, Observation]], tally: Tally) -> Synced:
-        observed = {
-            tracker_id(account.provider, account.alias, msg_id): self.answers.masked(obs) for msg_id, obs in items
-        }
+        masked = self.context.answers.masked
+        observed = {tracker_id(account.provider, account.alias, msg_id): masked(obs) for msg_id, obs in items}
         policy = self.settings.poll_for(account.provider)
         applied = finished = 0
         for tid, checks in self.store.active_checks(observed).items():

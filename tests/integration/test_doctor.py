@@ -83,7 +83,7 @@ def test_doctor_names_a_bad_setting() -> None:
 def test_doctor_tells_a_greenapi_instance_not_ready_yet_from_a_broken_one(
     tmp_path: Path, state: object, level: str, says: str
 ) -> None:
-    """getStateInstance (REFERENCE §3.4): `starting` (up to 5 minutes) and `sleepMode` are not
+    """getStateInstance (GREEN-API's GetStateInstance page): `starting` (up to 5 minutes) and `sleepMode` are not
     bad credentials; doctor warns and, with nothing else wrong, exits 0."""
     from tests.stub import stub_server
 

@@ -18,18 +18,16 @@ import base64
 import json
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from config.celery import TRACK_QUEUE
-from tests.integration.conftest import WAMM_TOKEN, wamm_accounts
+from tests.integration.conftest import WAMM_TOKEN
 from tests.integration.harness import Deployment
-from tests.reliability.faults import PERSISTENCE, RedisServer, take_port
-from tests.reliability.scenario import stop
-from worker.simulator import SimulatorClient, start_process
+from tests.reliability.faults import PERSISTENCE, RedisServer
+from tests.reliability.private import private_deployment
+from worker.simulator import SimulatorClient
 
 READ_AFTER_S = 3600.0
 POLL_S = 0.2
@@ -51,23 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this long, s")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="statuswatch-chaos-") as tmp, start_process(latency_s=args.latency) as sim:
-        server = RedisServer(take_port(set()), Path(tmp) / "redis", args.persistence)
-        server.start()
-        try:
-            env = {
-                "STATUSWATCH_REDIS_URL": server.url,
-                "STATUSWATCH_BROKER_URL": server.url,
-                "STATUSWATCH_POLL_MAX_S": str(args.poll_max),
-                "STATUSWATCH_DEFAULT_EXPIRES_S": "3600",
-            }
-            deployment = Deployment(Path(tmp), "chaos", wamm_accounts(sim.url), **env)  # type: ignore[attr-defined]
-            try:
-                result = run(deployment, sim.client, server, args)
-            finally:
-                stop(deployment)
-        finally:
-            server.stop()
+    settings = {"STATUSWATCH_POLL_MAX_S": str(args.poll_max), "STATUSWATCH_DEFAULT_EXPIRES_S": "3600"}
+    with private_deployment("chaos", settings, args.latency, args.persistence) as (deployment, sim, server):
+        result = run(deployment, sim, server, args)
     print(json.dumps(result))
     return 0 if result["alive"] and result["lost"] == 0 and result["unfinished"] == 0 else 1
 

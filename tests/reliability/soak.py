@@ -21,17 +21,15 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import WAMM_TOKEN, wamm_accounts
+from tests.integration.conftest import WAMM_TOKEN
 from tests.integration.harness import Deployment
-from tests.reliability.faults import RedisServer, take_port
-from tests.reliability.scenario import stop
-from worker.simulator import SimulatorClient, start_process
+from tests.reliability.faults import RedisServer
+from tests.reliability.private import private_deployment
+from worker.simulator import SimulatorClient
 
 #: raw WAMM lives (seconds after the message is added), the (state, outcome) each must end
 #: with, and its deadline, s
@@ -59,18 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="statuswatch-soak-") as tmp, start_process(latency_s=0.05) as sim:
-        server = RedisServer(take_port(set()), Path(tmp) / "redis")
-        server.start()
-        try:
-            env = {**SETTINGS, "STATUSWATCH_REDIS_URL": server.url, "STATUSWATCH_BROKER_URL": server.url}
-            deployment = Deployment(Path(tmp), "soak", wamm_accounts(sim.url), **env)  # type: ignore[attr-defined]
-            try:
-                result = run(deployment, sim.client, server, args)
-            finally:
-                stop(deployment)
-        finally:
-            server.stop()
+    with private_deployment("soak", SETTINGS, 0.05) as (deployment, sim, server):
+        result = run(deployment, sim, server, args)
     print(json.dumps(result, indent=1))
     bad = result["lost"] or result["wrong"] or result["duplicate_events"] or result["unfinished"]
     return 1 if bad or not result["alive"] else 0

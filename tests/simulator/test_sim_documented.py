@@ -51,7 +51,7 @@ from tests.documented import (
 
 pytestmark = pytest.mark.timeout(30)
 
-#: [seed 001] date_ins / date_upd
+#: [doc msg_get_last] date_ins / date_upd
 WAMM_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
@@ -86,7 +86,7 @@ def test_wamm_msg_get_last_answers_as_documented(sim, control, http) -> None:
     body = last.json()
     assert body.keys() == WAMM_MSG_GET_LAST.keys() and body["err"] == WAMM_MSG_GET_LAST["err"]
     assert item_shapes(body["msg_data"]) == item_shapes(WAMM_MSG_GET_LAST["msg_data"])
-    for item in body["msg_data"]:  # [seed 001] string ids and direction, dates without a zone
+    for item in body["msg_data"]:  # [doc msg_get_last] string ids and direction, dates without a zone
         assert isinstance(item["msg_id"], str) and item["from_me"] == "1"
         assert WAMM_DATE.fullmatch(item["date_ins"]) and WAMM_DATE.fullmatch(item["date_upd"])
     for path, documented in [
@@ -139,7 +139,7 @@ def test_wbiztool_refusals_are_as_documented(sim, control, http, documented) -> 
     control.configure(refusals={"key": documented["message"]})
     for path in ("message/status/1/", "me/", "send_msg/"):
         answer = http.post(f"{sim.url}/api/v1/{path}", json={"client_id": 7, "api_key": "key", "phone": "9876543210"})
-        assert (path, answer.status_code, answer.json()) == (path, 200, documented)  # REFERENCE §2.5: in HTTP 200
+        assert (path, answer.status_code, answer.json()) == (path, 200, documented)  # client 1.1.0's tests: in HTTP 200
 
 
 def test_wbiztool_send_answers_as_documented(sim, control, http) -> None:

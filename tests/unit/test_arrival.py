@@ -99,7 +99,9 @@ def test_a_stale_grant_is_handed_back_and_the_tracker_waits_an_interval() -> Non
     counts = tally.take()
     assert counts["grants:stale:wamm"] == 1
     assert not any(name.startswith("requests:") for name in counts)  # nothing was sent
-    assert counts[f"send_delay:wamm:{SEND_DELAY_BUCKETS_S.index(0.05)}"] == 1  # 30 ms: in (20 ms, 50 ms]
+    over = SEND_DELAY_BUCKETS_S.index(0.015) + 1  # the first bucket above the grant's 15 ms
+    delays = {int(name.rsplit(":", 1)[1]): n for name, n in counts.items() if name.startswith("send_delay:wamm:")}
+    assert sum(delays.values()) == 1 and min(delays) >= over, counts  # timed, and over its budget
 
 
 def test_a_request_that_leaves_in_time_spends_its_grant_and_is_timed() -> None:
@@ -107,10 +109,12 @@ def test_a_request_that_leaves_in_time_spends_its_grant_and_is_timed() -> None:
     fetch = Fetch(limiter, Gateways.__new__(Gateways))
     tally = Tally("wamm")
     fetch.gateways.note_latency = lambda provider, seconds: None  # type: ignore[method-assign]
-    assert fetch(ACCOUNT, "msg_state", arrival.leaving, tally) is None
-    assert limiter.redis.llen(limiter.keys.grants(ACCOUNT.credential_key, "*")) == 1
+    # 600 a minute: a grant good for 0.9 s, which no busy machine takes to get here
+    patient = Account("shop", "wamm", "http://x", {"token": "t"}, rate_limit=Rate(600, 60))
+    assert fetch(patient, "msg_state", arrival.leaving, tally) is None
+    assert limiter.redis.llen(limiter.keys.grants(patient.credential_key, "*")) == 1
     counts = tally.take()
     assert counts["requests:wamm:msg_state:ok"] == 1
     delays = {name: n for name, n in counts.items() if name.startswith("send_delay:wamm:")}
     assert sum(delays.values()) == 1, counts
-    assert 0 < counts["send_delay_us:wamm"] < 15_000  # within the grant's 15 ms
+    assert 0 < counts["send_delay_us:wamm"] < 900_000

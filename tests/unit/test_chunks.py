@@ -54,7 +54,7 @@ def test_a_fast_gateway_under_a_loose_limit_gets_chunks(tmp_path: Path) -> None:
     tally = Tally("wamm")
     tally.record("msg_state", "ok", 0.001)
     tally.record("msg_state", "ok", 0.001)
-    e.store.add_counts(tally.take())
+    e.context.ledger.add_counts(tally.take())
     assert e.dispatcher.latency_s("wamm") == 0.001
     out = dispatched(e, 25)
     assert [len(o.trackers) for o in out] == [CHUNK_MAX, CHUNK_MAX, 5]

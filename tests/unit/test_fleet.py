@@ -1,4 +1,5 @@
-"""The fleet reader and the upkeep's writes (Maintenance), against the real Redis and fakeredis (with Lua)."""
+"""The fleet reader, the counters and refused requests added (Ledger) and the upkeep's writes
+(Maintenance), against the real Redis and fakeredis (with Lua)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import time
 import pytest
 
 from tests.unit.test_store import TID, observe, request
-from worker.fleet import Fleet, Maintenance
+from worker.fleet import Fleet, Ledger, Maintenance
 from worker.states import State
 from worker.store import Store
+from worker.tracking import rejection
 
 S, R = State.SENT, State.READ
 
@@ -57,9 +59,9 @@ def test_dispatch_lag_is_how_overdue_the_earliest_check_is(store: Store, fleet: 
     assert fleet.due_count() == 2
 
 
-def test_average_latency_comes_from_the_counted_requests(store: Store, fleet: Fleet) -> None:
+def test_average_latency_comes_from_the_counted_requests(ledger: Ledger, fleet: Fleet) -> None:
     assert fleet.average_latency_s("wamm") is None
-    store.add_counts({"latency_us:wamm": 300_000, "latency:wamm:0": 1, "latency:wamm:3": 2})
+    ledger.add_counts({"latency_us:wamm": 300_000, "latency:wamm:0": 1, "latency:wamm:3": 2})
     assert fleet.average_latency_s("wamm") == pytest.approx(0.1)
 
 
@@ -94,13 +96,18 @@ def test_misrouted_counts_are_replaced_whole(fleet: Fleet, maintenance: Maintena
     assert fleet.misrouted() == {}
 
 
-def test_the_engines_calls_still_answer_through_the_store(store: Store, fleet: Fleet) -> None:
-    """Until the engine calls ``Fleet`` and ``Maintenance``, ``Store`` passes its calls on."""
-    store.register(TID, request(), R, 0)
-    store.add_counts({"latency_us:wamm": 50_000, "latency:wamm:1": 1})
-    assert store.groups() == fleet.groups() == ["wamm:shop"]
-    assert store.average_latency_s("wamm") == fleet.average_latency_s("wamm") == pytest.approx(0.05)
-    assert store.prune() == ([], [])
-    assert store.rollup(3600) and fleet.rollups(count=1)
-    store.set_misrouted({"celery": 2})
-    assert fleet.misrouted() == {"celery": 2}
+def test_rejections_are_listed(ledger: Ledger, fleet: Fleet) -> None:
+    payload = {"provider": "wamm", "account": "x", "msg_id": "", "secret_field": "zzz"}
+    ledger.reject([rejection("track", "task-1", "msg_id: must not be empty", payload)])
+    [entry] = fleet.rejected()
+    assert entry["reason"] == "msg_id: must not be empty"
+    assert (entry["task"], entry["task_id"]) == ("track", "task-1")
+    assert "zzz" not in entry["request"] and "'x'" in entry["request"]
+
+
+def test_a_rejection_is_bounded_in_bytes_whatever_it_quotes(ledger: Ledger, fleet: Fleet) -> None:
+    huge = "p" * 1_000_000
+    ledger.reject([rejection("track", "t", "provider: " + huge, {"provider": huge, "account": huge, "meta": {}})])
+    [entry] = fleet.rejected()
+    assert sum(len(v) for v in entry.values()) < 2000
+    assert "1000000 characters" in entry["request"]

@@ -43,7 +43,7 @@ QUOTED_TOKEN = "d75b3a66%2F3749%2B42c5"
 MESSAGE = MessageRef("BAE5F4886B1D6ABC", chat_id=CHAT)
 POST = MessageRef("BAE57C4EEC000000", kind="status_post")
 
-#: REFERENCE §3.4 status values -> canonical state; an empty or unknown one maps to nothing
+#: GREEN-API's status values -> canonical state; an empty or unknown one maps to nothing
 STATUSES = [
     ("pending", State.PENDING), ("sent", State.SENT), ("delivered", State.DELIVERED), ("read", State.READ),
     ("failed", State.FAILED), ("noAccount", State.FAILED), ("NoAccount", State.FAILED),
@@ -72,7 +72,7 @@ def journal_entry(status: str) -> dict[str, object]:
 
 
 def viewers(statuses: list[str]) -> list[dict[str, object]]:
-    # [seed 003] the example's viewers, their statuses replaced (per viewer: sent / delivered / read)
+    # [doc GetStatusStatistic] the example's viewers, their statuses replaced (per viewer: sent / delivered / read)
     return [{**GREEN_STATUS_STATISTIC[i % 2], "participant": f"7100000000{i}@c.us", "status": s}
             for i, s in enumerate(statuses)]  # fmt: skip
 
@@ -157,7 +157,7 @@ def test_last_outgoing_messages_skips_entries_without_an_id() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        # REFERENCE §3.5 common errors
+        # GREEN-API's common errors
         (401, GREEN_401, AccountError),  # wrong apiTokenInstance, body not JSON
         (401, {"message": "Unauthorized"}, AccountError),
         (403, GREEN_403, AccountError),  # wrong idInstance
@@ -174,15 +174,15 @@ def test_last_outgoing_messages_skips_entries_without_an_id() -> None:
         (400, {"message": "Unexpected token } in JSON at position 42"}, MessageError),
         (400, b"Validation failed", MessageError),  # the same words in a body that is not JSON
         (400, b"instance account not authorized", AccountError),
-        # an unknown 400 says nothing about the message (§3.5): journals answered 400
+        # an unknown 400 says nothing about the message (common errors): journals answered 400
         # "Internal Server Error" for days (issues#790)
         (400, {"message": "something new"}, UnexpectedAnswer),
         (400, {"message": "Internal Server Error"}, UnexpectedAnswer),
         (400, b"Internal Server Error", UnexpectedAnswer),
         (400, None, UnexpectedAnswer),
-        # the tariff's chat limit (a 2021 copy of the docs, §3.5): billing, the account's
+        # the tariff's chat limit (a 2021 copy of the common errors page): billing, the account's
         (400, {"message": "You have used up the chat limit on your tariff"}, AccountError),
-        # a 2023 copy of the GetMessage docs (§3.5)
+        # a 2023 copy of the GetMessage docs
         (400, {"message": "ID message notfound"}, NotFound),
         # unconfirmed shape: what the simulator answers for an unknown id
         (400, {"message": "message not found"}, NotFound),
@@ -281,7 +281,7 @@ def test_get_message_request_shape_token_only_in_the_path() -> None:
 
 
 def test_get_status_statistic_request_shape() -> None:
-    # [seed 003] GET …/getStatusStatistic/{token}?idMessage=
+    # [doc GetStatusStatistic] GET …/getStatusStatistic/{token}?idMessage=
     _, [seen] = fetch(200, [], POST)
     assert seen.method == "GET"
     assert seen.path == f"/waInstance{INSTANCE}/getStatusStatistic/{QUOTED_TOKEN}?idMessage={POST.msg_id}"
@@ -319,7 +319,7 @@ def test_get_state_instance_request_shape_and_probe() -> None:
     ],
 )  # fmt: skip
 def test_probe_of_an_instance_that_is_not_authorized(status: int, body: object) -> None:
-    # REFERENCE §3.4: notAuthorized, blocked, yellowCard: someone must act
+    # GetStateInstance: notAuthorized, blocked, yellowCard: someone must act
     with stub_server(lambda seen: (status, body)) as stub, pytest.raises(AccountError) as caught:
         adapter(stub.url).probe()
     assert type(caught.value) is AccountError
@@ -327,7 +327,7 @@ def test_probe_of_an_instance_that_is_not_authorized(status: int, body: object) 
 
 @pytest.mark.parametrize("body", [{"stateInstance": "starting"}, {"stateInstance": "sleepMode"}, None])
 def test_probe_of_an_instance_not_ready_yet(body: object) -> None:
-    # REFERENCE §3.4: starting (up to 5 min), sleepMode (obsolete); null while being created
+    # GetStateInstance: starting (up to 5 min), sleepMode (obsolete); null while being created
     from worker.errors import NotReady
 
     with stub_server(lambda seen: (200, body)) as stub, pytest.raises(NotReady) as caught:
@@ -344,7 +344,7 @@ def test_probe_of_an_instance_state_nobody_documents() -> None:
 @pytest.mark.parametrize("call", ["getMessage", "getStatusStatistic", "lastOutgoingMessages", "getStateInstance"])
 @pytest.mark.parametrize("kind", RETRY_AFTER_KINDS)
 def test_a_429_is_rate_limited_with_its_retry_after(call: str, kind: str) -> None:
-    # REFERENCE §3.5: whether a Retry-After comes is unconfirmed; when it does, it is honoured
+    # common errors, rate limits: whether a Retry-After comes is unconfirmed; when it does, it is honoured
     headers, bounds = retry_after(kind)
     with stub_server(lambda seen: (429, GREEN_429, headers)) as stub:
         green = adapter(stub.url)

@@ -53,7 +53,7 @@ def test_a_scrape_reports_trackers_requests_latency_deferrals_pauses_and_lag(tmp
     tally.add("grants:stale:wamm")
     store.defer("wamm:shop:1", 1, "cooldown", counts=tally.take())
     e.limiter.pause(e.accounts["billing"], 60, "bad key")
-    store.add_counts({"errors:unexpected": 2})
+    e.context.ledger.add_counts({"errors:unexpected": 2})
 
     got = samples(metrics.render(e))
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from worker.fleet import Fleet
+from worker.fleet import Fleet, Ledger
 from worker.states import Observation, Outcome, State
 from worker.store import Store
-from worker.tracking import parse_track_request, rejection
+from worker.tracking import parse_track_request
 
 P, S, D, R = State.PENDING, State.SENT, State.DELIVERED, State.READ
 TID = "wamm:shop:1001"
@@ -268,23 +268,6 @@ def test_status_json_has_the_contract_fields(store: Store) -> None:
     assert (data["provider"], data["account"], data["msg_id"]) == ("wamm", "shop", "1001")
 
 
-def test_rejections_are_listed(store: Store, fleet: Fleet) -> None:
-    payload = {"provider": "wamm", "account": "x", "msg_id": "", "secret_field": "zzz"}
-    store.reject([rejection("track", "task-1", "msg_id: must not be empty", payload)])
-    [entry] = fleet.rejected()
-    assert entry["reason"] == "msg_id: must not be empty"
-    assert (entry["task"], entry["task_id"]) == ("track", "task-1")
-    assert "zzz" not in entry["request"] and "'x'" in entry["request"]
-
-
-def test_a_rejection_is_bounded_in_bytes_whatever_it_quotes(store: Store, fleet: Fleet) -> None:
-    huge = "p" * 1_000_000
-    store.reject([rejection("track", "t", "provider: " + huge, {"provider": huge, "account": huge, "meta": {}})])
-    [entry] = fleet.rejected()
-    assert sum(len(v) for v in entry.values()) < 2000
-    assert "1000000 characters" in entry["request"]
-
-
 def test_history_survives_raw_values_with_separators(store: Store) -> None:
     store.register(TID, request(), R, 0)
     observe(store, S, "sent|50%;ok")
@@ -332,7 +315,7 @@ def test_counts_ride_along_with_the_write_that_ends_a_check(store: Store, fleet:
     # the tracker is finished: its late check is not applied, its requests still count
     observe(store, R, "viewed", counts={"requests:wamm:msg_state:ok": 1})
     store.defer(TID, 1, "rate", counts={"requests:wamm:msg_state:throttled": 1})
-    store.add_counts({"requests:wamm:msg_get_last:ok": 3})
+    Ledger(store.redis, store.keys).add_counts({"requests:wamm:msg_get_last:ok": 3})
     stats = fleet.stats()
     assert stats["requests:wamm:msg_state:ok"] == 3
     assert stats["requests:wamm:msg_state:transient"] == 2

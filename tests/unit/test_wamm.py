@@ -28,7 +28,7 @@ from worker.states import Observation, State
 
 TOKEN = "wamm-Tok/en+42"
 QUOTED_TOKEN = "wamm-Tok%2Fen%2B42"
-#: [seed 001] the outgoing item's date_upd "2023-05-24 19:52:22", read as UTC (zone unconfirmed)
+#: [doc msg_get_last] the outgoing item's date_upd "2023-05-24 19:52:22", read as UTC (zone unconfirmed)
 DATE_UPD_S = 1_684_957_942.0
 
 
@@ -48,7 +48,7 @@ def recent(status: int, body: object):
 
 
 def state_body(state: str) -> dict[str, object]:
-    # [seed 000] success shape: msg_id comes back as a string
+    # [doc msg_state] success shape: msg_id comes back as a string
     return {**WAMM_MSG_STATE, "msg_data": {**WAMM_MSG_STATE["msg_data"], "state": state}}
 
 
@@ -95,7 +95,7 @@ def test_request_shape_token_only_in_the_path() -> None:
 
 
 def test_the_documented_msg_get_last_body_keeps_only_the_outgoing_item() -> None:
-    # [seed 001] item 1: from_me "1", delivered; item 2: from_me "0", received (incoming)
+    # [doc msg_get_last] item 1: from_me "1", delivered; item 2: from_me "0", received (incoming)
     items, _ = recent(200, WAMM_MSG_GET_LAST)
     assert items == [("1234567", Observation(State.DELIVERED, "delivered", provider_ts=DATE_UPD_S))]
 
@@ -129,12 +129,12 @@ def test_every_documented_msg_get_last_error_inside_http_200(body: dict[str, Any
 
 
 def test_msg_get_last_msgs_not_be_is_an_empty_list() -> None:
-    # [seed 001] "msgs not be": no messages found, nothing sent lately; not an error
+    # [doc msg_get_last] "msgs not be": no messages found, nothing sent lately; not an error
     assert recent(200, WAMM_MSGS_NOT_BE)[0] == []
 
 
 def test_msg_get_last_request_shape_token_only_in_the_path() -> None:
-    # [seed 001] GET /api2/msg_get_last/{token}/?col=N&from_me=1: the newest 100, outgoing only
+    # [doc msg_get_last] GET /api2/msg_get_last/{token}/?col=N&from_me=1: the newest 100, outgoing only
     _, [seen] = recent(200, WAMM_MSG_GET_LAST)
     assert seen.method == "GET"
     assert seen.path == f"/api2/msg_get_last/{QUOTED_TOKEN}/?col=100&from_me=1"
@@ -155,7 +155,7 @@ def test_probe_asks_msg_state_of_message_zero() -> None:
 @pytest.mark.parametrize("call", ["fetch", "recent"])
 @pytest.mark.parametrize("kind", RETRY_AFTER_KINDS)
 def test_a_429_is_rate_limited_with_its_retry_after(call: str, kind: str) -> None:
-    # WAMM documents no 429 (REFERENCE §1.7): the client handles one like any gateway's
+    # WAMM documents no 429: the client handles one like any gateway's
     headers, bounds = retry_after(kind)
     with stub_server(lambda seen: (429, {"err": "too many requests"}, headers)) as stub:
         wamm = adapter(stub.url)

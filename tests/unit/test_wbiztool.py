@@ -55,7 +55,7 @@ def fetch(status: int, body: object, msg_id: str = "12345"):
         (WBIZ_FAILED, Observation(State.FAILED, "2", detail={"error": "Invalid phone number"})),
         (WBIZ_CANCELLED, Observation(State.CANCELLED, "3")),
         (WBIZ_EXPIRED, Observation(State.EXPIRED, "4")),
-        # REFERENCE §4: "WbizTool other -> unknown" (a code no source shows, in the documented shape)
+        # a code no source shows, in the documented shape: unmapped
         ({**WBIZ_SENT, "status": 7, "status_text": "Brand new"}, Observation(None, "7")),
     ],
 )
@@ -71,7 +71,7 @@ def test_every_documented_status_code(body: dict[str, object], expected: Observa
         (400, WBIZ_AUTH_ERROR, AccountError),
         (403, WBIZ_AUTH_ERROR, AccountError),  # the client docstring also names 403
         (401, {"detail": "Authentication credentials were not provided."}, AccountError),  # unconfirmed body
-        # REFERENCE §2.5 logical refusals inside HTTP 200: none of them is a pending message
+        # client 1.1.0's logical refusals inside HTTP 200: none of them is a pending message
         (200, WBIZ_AUTH_ERROR_2, AccountError),
         (200, WBIZ_INVALID_CLIENT, AccountError),  # the account's connected number
         (200, WBIZ_HIGHER_SUBSCRIPTION, AccountError),  # the account's plan
@@ -108,7 +108,7 @@ def test_a_non_integer_id_is_refused_without_asking(msg_id: str) -> None:
 
 
 def test_request_shape_credentials_only_in_the_json_body() -> None:
-    # [seed 002] POST /message/status/<id>/ with client_id and api_key as body fields
+    # [doc message-status-api] POST /message/status/<id>/ with client_id and api_key as body fields
     _, [seen] = fetch(200, WBIZ_SENT)
     assert seen.method == "POST"
     assert seen.path == "/api/v1/message/status/12345/"
@@ -118,7 +118,7 @@ def test_request_shape_credentials_only_in_the_json_body() -> None:
 
 
 def test_probe_request_shape_is_me_with_credentials_only_in_the_json_body() -> None:
-    # REFERENCE §2.4: POST /me/ is the credentials check
+    # client 1.1.0: POST /me/ is the credentials check
     with stub_server(lambda seen: (200, WBIZ_ME)) as stub:
         assert adapter(stub.url).probe() == "credentials accepted (Shop)"
     [seen] = stub.requests

@@ -108,6 +108,6 @@ def normalise(raw: str) -> str:
 
 def same_id(answered: object, ours: str) -> bool:
     """Whether the id an answer names is our message's: compared as text (WAMM answers its
-    integer ids as strings, REFERENCE §5.1), spaces around it and letter case ignored (no
+    integer ids as strings in msg_state and msg_get_last), spaces around it and letter case ignored (no
     gateway's ids differ by case alone; GREEN-API's are hex)."""
     return str(answered).strip().casefold() == ours.strip().casefold()

@@ -1,9 +1,15 @@
 """GREEN-API: ``getMessage`` for chat messages, ``getStatusStatistic`` for Status posts.
 
-Source: REFERENCE.md §3 and shared/seeds/greenapi-getStatusStatistic.txt. URL
+Sources, the gateway's documentation (https://green-api.com/en/docs/), named below by page:
+request format (``/request-format/``), GetMessage (``/api/journals/GetMessage/``),
+GetStatusStatistic (``/api/statuses/GetStatusStatistic/``), status values
+(``/api/receiving/notifications-format/outgoing-message/OutgoingMessageStatus/``), common
+errors (``/api/common-errors/``), the 466 body (``/api/466-error-example-body``),
+GetStateInstance (``/api/account/GetStateInstance/``) and LastOutgoingMessages
+(https://green-api.org.il/en/docs/api/journals/LastOutgoingMessages). URL
 ``{apiUrl}/waInstance{idInstance}/{method}/{apiTokenInstance}``: the token is a path
-segment, never a header or a body field. Errors are HTTP statuses (§3.5); 401 and 403 may
-come with a body that is not JSON: the status alone says what they mean.
+segment, never a header or a body field. Errors are HTTP statuses (common errors); 401 and
+403 may come with a body that is not JSON: the status alone says what they mean.
 """
 
 from __future__ import annotations
@@ -34,13 +40,13 @@ STATES: Mapping[str, State] = {
     "sent": State.SENT,
     "delivered": State.DELIVERED,
     "read": State.READ,
-    "failed": State.FAILED,  # webhook only: journals never record it (§3.4)
+    "failed": State.FAILED,  # webhook only: journals never record it (status values)
     "noaccount": State.FAILED,
     "notingroup": State.FAILED,
     "yellowcard": State.FAILED,  # never actually sent
 }
 
-#: HTTP status -> error, whatever the body: wrong token, wrong instance, monthly quota (§3.5)
+#: HTTP status -> error, whatever the body: wrong token, wrong instance, monthly quota (common errors)
 STATUS_ERRORS: Mapping[int, type[ProviderError]] = {
     401: AccountError,
     403: AccountError,
@@ -48,14 +54,14 @@ STATUS_ERRORS: Mapping[int, type[ProviderError]] = {
     404: TransientError,  # wrong verb (we send the right one) or an instance-side bug (issues#926)
 }
 
-#: words of an HTTP 400 body -> error, checked in order (REFERENCE §3.5)
+#: words of an HTTP 400 body -> error, checked in order (common errors)
 BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("not authorized", AccountError),  # "instance account not authorized": scan the QR again
     ("expired", AccountError),  # "Instance account is expired…"
     ("is deleted", AccountError),  # "Instance is deleted"
     ("starting process", TransientError),  # "instance in starting process try later"
     ("chat limit", AccountError),  # "You have used up the chat limit on your tariff…" (2021 docs)
-    # "fix request" (§3.5): the gateway refused the request we built for this message (its
+    # "fix request" (common errors): the gateway refused the request we built for this message (its
     # chatId / idMessage), so asking again cannot help. That is the message's problem, not the
     # account's, and not "the gateway does not know the message": a MessageError, never NotFound.
     ("bad request data", MessageError),
@@ -66,14 +72,14 @@ BAD_REQUEST_ERRORS: tuple[tuple[str, type[ProviderError]], ...] = (
     ("message not found", NotFound),
     ("id message notfound", NotFound),
 )
-# Any other 400 is an UnexpectedAnswer: it says nothing about the message (§3.5), and
+# Any other 400 is an UnexpectedAnswer: it says nothing about the message (common errors), and
 # journals answered 400 "Internal Server Error" for days (issues#790). Read as "the
 # request for this message is wrong", it failed delivered trackers.
-#: the keys of a 466 body, one per quota (REFERENCE §3.5, note the spelling QUOTE_)
+#: the keys of a 466 body, one per quota (the 466 body, note the spelling QUOTE_)
 QUOTA_KEYS = ("invokeStatus", "correspondentsStatus")
 
 
-#: ``getStateInstance`` states (REFERENCE §3.4) -> the error of the credentials check (None:
+#: ``getStateInstance`` states (GetStateInstance) -> the error of the credentials check (None:
 #: ready) and what the state means to whoever reads ``statuswatch doctor``
 INSTANCE_STATES: Mapping[str, tuple[type[ProviderError] | None, str]] = {
     "authorized": (None, "instance authorized"),
@@ -97,7 +103,7 @@ class GreenApi(Adapter):
         self.http = http
 
     def probe(self) -> str:
-        """``getStateInstance``: the instance's state (REFERENCE §3.4), told apart as ready,
+        """``getStateInstance``: the instance's state (GetStateInstance), told apart as ready,
         not ready yet (``NotReady``), or unusable until someone acts (``AccountError``)."""
         body = self._call("getStateInstance", "GET")
         state = body.get("stateInstance") if isinstance(body, dict) else None
@@ -136,7 +142,7 @@ class GreenApi(Adapter):
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:
         """Chat messages sent in the last ``window_s`` (``lastOutgoingMessages``, at most a day).
 
-        Journals lag up to two minutes and never record ``failed`` (REFERENCE §3.3-3.4). Each
+        Journals lag up to two minutes and never record ``failed`` (GetMessage, status values). Each
         item's ``timestamp`` (the time of the last action on it) is its ``provider_ts``.
         """
         minutes = max(1, min(MAX_MINUTES, math.ceil(window_s / 60)))

@@ -1,4 +1,5 @@
-"""The one place where ``requests`` meets statuswatch: sessions, timeouts, bounds, error translation.
+"""The one place where ``requests`` meets statuswatch: timeouts, bounds, error translation (the
+sessions and the deadline watchdog under them: ``worker.providers.transport``).
 
 Adapters get ``(status, parsed JSON)`` back or one of the project's errors, raised
 ``from`` None with the URL's token already redacted. Nothing a gateway sends is trusted
@@ -9,169 +10,28 @@ wrong while asking or reading is a ``TransientError``, never another exception.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import socket
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.request import getproxies
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.response import HTTPResponse
 
 from worker import arrival
 from worker.errors import RateLimited, TransientError
+from worker.providers import transport
 from worker.redact import Redactor
 from worker.text import clip
 
-USER_AGENT = "statuswatch/0.1"
 #: the largest answer read, after decompression (``STATUSWATCH_HTTP_MAX_BODY_BYTES``)
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 #: how much of an answer one read takes
 CHUNK_BYTES = 64 * 1024
 #: the most of a gateway's text (an error body, a Location, an exception) an error carries
 TEXT_CHARS = 200
-_local = threading.local()
-
-
-class _Deadlines:
-    """Shuts the socket of a request still running at its deadline.
-
-    requests' timeout bounds each socket read, not the answer: a gateway that drips a byte
-    a second holds a check as long as it likes. One daemon thread per process looks every
-    ``TICK_S``; the shut socket makes the blocked read return at once, and the request is
-    reported as timed out.
-    """
-
-    TICK_S = 0.1
-
-    def __init__(self) -> None:
-        self._reset()
-        # a lock held by this thread at fork time would stay held in the child for ever
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._watched: dict[int, tuple[float, socket.socket]] = {}
-        self._thread: threading.Thread | None = None
-
-    def watch(self, sock: socket.socket | None) -> None:
-        """Watch ``sock`` until this thread's request is over (its deadline: ``_local.deadline``)."""
-        deadline: float | None = getattr(_local, "deadline", None)
-        if sock is None or deadline is None:
-            return
-        with self._lock:
-            self._watched[threading.get_ident()] = (deadline, sock)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="statuswatch-http-deadlines", daemon=True)
-                self._thread.start()
-
-    def forget(self) -> None:
-        with self._lock:
-            self._watched.pop(threading.get_ident(), None)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.TICK_S)
-            now = time.monotonic()
-            # under the lock, so the request cannot end and lend the socket to the next one meanwhile
-            with self._lock:
-                for ident, (deadline, sock) in list(self._watched.items()):
-                    if deadline <= now:
-                        del self._watched[ident]
-                        with contextlib.suppress(OSError):
-                            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # also for TLS: no TLS state touched
-
-
-_deadlines = _Deadlines()
-
-
-class _HTTPConnection(HTTPConnection):
-    def send(self, data: Any) -> None:
-        if self.sock is None:  # connected first, so a slow connect counts against the grant
-            self.connect()
-        arrival.leaving()  # the grant is still fresh, or nothing is written
-        super().send(data)
-
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
-        _deadlines.watch(self.sock)
-        return super().getresponse()
-
-
-class _HTTPSConnection(HTTPSConnection):
-    def send(self, data: Any) -> None:
-        if self.sock is None:
-            self.connect()
-        arrival.leaving()
-        super().send(data)
-
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
-        _deadlines.watch(self.sock)
-        return super().getresponse()
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _Adapter(HTTPAdapter):
-    """requests' adapter with connections the deadline watchdog sees."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):  # SOCKS pools have connection classes of their own
-            manager.pool_classes_by_scheme = _POOLS
-        return manager
-
-
-class _Session(requests.Session):
-    """A session that never follows a redirect, nor even reads where one points.
-
-    WBizTool's api_key is in the JSON body, which a 307/308 would post again to whatever
-    host the answer names, and that host's answer about the message would be applied.
-    requests parses ``Location`` even with ``allow_redirects=False`` (to offer ``.next``),
-    and a malformed one raised ValueError or UnicodeDecodeError out of the request.
-    """
-
-    def get_redirect_target(self, resp: requests.Response) -> str | None:
-        return None
-
-
-def _session() -> requests.Session:
-    """One keep-alive session per thread: sessions are not promised to be thread-safe.
-
-    Without proxy variables in the environment the session does not consult it per request
-    (``trust_env``): that lookup cost more CPU than the rest of a request.
-    """
-    session: requests.Session | None = getattr(_local, "session", None)
-    if session is None:
-        session = _Session()
-        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        session.trust_env = bool(getproxies())
-        for prefix in ("http://", "https://"):
-            session.mount(prefix, _Adapter())
-        _local.session = session
-    return session
 
 
 @dataclass(frozen=True)
@@ -209,16 +69,12 @@ class Http:
                 body is returned with ``body`` None); anything else that went wrong.
         """
         deadline = time.monotonic() + self.timeout_s
-        _local.deadline = deadline
-        try:
+        with transport.deadline(deadline):
             return self._exchange(method, url, deadline, kwargs)
-        finally:
-            _local.deadline = None
-            _deadlines.forget()
 
     def _exchange(self, method: str, url: str, deadline: float, kwargs: dict[str, Any]) -> Reply:
         try:
-            response = _session().request(method, url, timeout=self.timeout_s, stream=True, **kwargs)
+            response = transport.session().request(method, url, timeout=self.timeout_s, stream=True, **kwargs)
         except arrival.StaleGrant:
             raise  # nothing was sent: the limiter's business, not an error
         except Exception as exc:  # requests' errors, and whatever else asking raised

@@ -1,8 +1,11 @@
 """WAMM.chat (api2): ``msg_state`` for one message, ``msg_get_last`` for the newest 100.
 
-Sources: shared/seeds/wamm-msg_state.txt, wamm-msg_get_last.txt and REFERENCE.md §1. The token is a path
-segment (``/api2/msg_state/{token}/?msg_id=N``); errors arrive as strings in ``err``
-inside HTTP 200; ``msg_id`` comes back as a string.
+Sources: the gateway's API pages, msg_state
+https://1mhub.ru/en/help/poluchenie-statusa-soobscheniy and msg_get_last
+https://1mhub.ru/en/help/poluchenie-soobschenii (WAMM.chat's documentation, also at
+https://wamm.chat/help/ in Russian). The token is a path segment
+(``/api2/msg_state/{token}/?msg_id=N``); errors arrive as strings in ``err`` inside HTTP
+200; ``msg_id`` comes back as a string.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ STATES: Mapping[str, State] = {
     "deleted": State.DELETED,
 }
 
-#: documented ``err`` strings (seed 000 msg_state, seed 001 msg_get_last) -> what they mean
+#: documented ``err`` strings (the msg_state and msg_get_last pages) -> what they mean
 ERRORS: Mapping[str, type[ProviderError]] = {
     "token fail": AccountError,
     "acc not authorized": AccountError,
@@ -43,7 +46,7 @@ ERRORS: Mapping[str, type[ProviderError]] = {
     "col fail or more 100": MessageError,  # our request is wrong (we always ask for 100)
 }
 
-#: format of ``date_ins`` / ``date_upd`` (seed 001)
+#: format of ``date_ins`` / ``date_upd`` (the msg_get_last page)
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -120,7 +123,7 @@ def observation(raw: str, provider_ts: float | None = None) -> Observation:
 def parse_date(value: Any) -> float | None:
     """A ``YYYY-MM-DD HH:MM:SS`` date in epoch seconds; None when absent or not in that form.
 
-    The docs name no time zone (REFERENCE §1.4, unconfirmed): read as UTC, as the simulator
+    The msg_get_last page names no time zone (unconfirmed): read as UTC, as the simulator
     writes it.
     """
     if not isinstance(value, str):

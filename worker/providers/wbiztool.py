@@ -1,11 +1,12 @@
 """WBizTool api/v1: ``message/status/<id>/`` for one message.
 
-Source: shared/seeds/wbiztool-message-status.txt and REFERENCE.md §2. Credentials are body
-fields (``client_id`` int, ``api_key``), sent as JSON like client 1.1.0 does; refusals come
-as ``"status": 0`` inside HTTP 200, and an unknown id is ``status 0`` too, told apart only
-by ``message``. WBizTool never reports more than "sent". Its status answer does not name
-the message it is about (seed 002), so, unlike WAMM's and GREEN-API's, it cannot be
-checked against the id asked for.
+Sources: the Message Status API page, https://wbiztool.com/docs/message-status-api, and the
+gateway's official Python client, ``wbiztool-client`` 1.1.0 (https://pypi.org/project/wbiztool-client/:
+its client module and tests). Credentials are body fields (``client_id`` int, ``api_key``),
+sent as JSON like client 1.1.0 does; refusals come as ``"status": 0`` inside HTTP 200, and
+an unknown id is ``status 0`` too, told apart only by ``message``. WBizTool never reports
+more than "sent". Its status answer does not name the message it is about (the status
+page), so, unlike WAMM's and GREEN-API's, it cannot be checked against the id asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from worker.providers.base import Adapter, MessageRef, normalise
 from worker.providers.http import Http
 from worker.states import Observation, State
 
-#: ``status`` code -> canonical state (seed 002); other codes stay unmapped
+#: ``status`` code -> canonical state (the status page); other codes stay unmapped
 STATES: Mapping[int, State] = {
     0: State.PENDING,
     1: State.SENT,
@@ -29,7 +30,7 @@ STATES: Mapping[int, State] = {
 }
 
 #: ``message`` (normalised) of a ``status 0`` answer that is a refusal, not a pending message
-#: (REFERENCE §2.3, §2.5: logical refusals come as HTTP 200 ``{"status": 0, "message": ...}``)
+#: (client 1.1.0 and its tests: logical refusals come as HTTP 200 ``{"status": 0, "message": ...}``)
 REFUSALS: Mapping[str, type[ProviderError]] = {
     "unknown message id": NotFound,  # [pypi wbiztool-client 1.1.0 client.py docstring]
     "invalid whatsapp client": AccountError,  # the account's connected number is not usable
@@ -53,7 +54,7 @@ class WbizTool(Adapter):
         self.http = http
 
     def probe(self) -> str:
-        """``POST /me/``: the documented credentials check (REFERENCE §2.4)."""
+        """``POST /me/``: the credentials check of client 1.1.0 (``check_credentials``)."""
         reply = self.http.request("POST", f"{self.base}/me/", json=self._auth_fields())
         body = reply.body if isinstance(reply.body, dict) else {}
         if reply.status != 200 or body.get("status") != 1:

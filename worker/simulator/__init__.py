@@ -1,6 +1,7 @@
 """A local simulator of the WAMM.chat, WBizTool and GREEN-API status endpoints (and WBizTool's
 send, for its daily limit), for tests, demos and benchmarks: one asyncio HTTP/1.1 server
-speaking the three gateway APIs as REFERENCE.md documents them, plus a JSON control API under
+speaking the three gateway APIs as their public documentation describes them (the sources
+are named in each of ``worker/providers/``' adapters and ``gateways/`` here), plus a JSON control API under
 `/_sim/`.
 
     with start_in_thread(latency_s=0.05) as sim:

@@ -19,7 +19,7 @@ FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed")
 ROUNDING = 1e-9
 DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s")
 CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded", "correspondents_exceeded")
-#: WBizTool's logical refusals of an account, answered in HTTP 200 with status 0 (REFERENCE §2.5);
+#: WBizTool's logical refusals of an account, answered in HTTP 200 with status 0 (wbiztool-client 1.1.0's tests);
 #: "Scheduled date & time is not in valid format" refuses a request's fields, not an account
 REFUSALS = ("Invalid whatsapp client", "Higher Subscription Required", "Auth Error 2")
 

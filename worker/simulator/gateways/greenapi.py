@@ -1,9 +1,10 @@
-"""GREEN-API: `/waInstance{idInstance}/{method}/{apiTokenInstance}` (REFERENCE.md §3).
+"""GREEN-API: `/waInstance{idInstance}/{method}/{apiTokenInstance}` (https://green-api.com/en/docs/;
+the pages are named in `worker/providers/greenapi.py`).
 
 Served: getMessage (POST), lastOutgoingMessages, getStatusStatistic, getStateInstance (GET).
-Journals never record `failed` (§3.4): such a message keeps its last other state there.
+Journals never record `failed` (status values): such a message keeps its last other state there.
 
-A request the gateway cannot take is a 400 (§3.5 names the texts, not what triggers each; the
+A request the gateway cannot take is a 400 (common errors names the texts, not what triggers each; the
 split follows the docs' descriptions and is an assumption): a body that is not JSON is
 `Unexpected token … in JSON`; JSON of the wrong kind (not an object) or a query parameter that
 is not a number is `bad request data`; an object whose fields are missing, of the wrong type or
@@ -30,13 +31,13 @@ PENDING = "pending"
 DEFAULT_MINUTES = "1440"
 #: methods whose call names a chat: the ones a used-up correspondents quota refuses
 CHAT_METHODS = frozenset({"getMessage"})
-#: chats a Developer-plan instance may use per month (§3.6)
+#: chats a Developer-plan instance may use per month (the 466 body)
 CORRESPONDENTS = 3
 
 TOO_MANY = text_response(429, "Too Many Requests")
 UNAUTHORIZED = text_response(401, "Unauthorized")
 FORBIDDEN = text_response(403, "Forbidden")
-#: a wrong verb or an unknown method (§3.5); the plain-text body is unconfirmed
+#: a wrong verb or an unknown method (common errors); the plain-text body is unconfirmed
 NOT_FOUND = text_response(404, "Not Found")
 BAD_DATA = json_response(400, {"message": "bad request data"})
 VALIDATION_FAILED = json_response(400, {"message": "Validation failed"})
@@ -52,7 +53,7 @@ def route(request: Request, registry: Registry, config: Config) -> Call | Respon
     instance, method, token = parts[0][len(PREFIX) :], parts[1], unquote(parts[2])
     entry = METHODS.get(method)
     if entry is None or entry[0] != request.method:
-        return NOT_FOUND  # a wrong HTTP verb is a 404 here (§3.5)
+        return NOT_FOUND  # a wrong HTTP verb is a 404 here (common errors)
     answer = partial(_answer, entry[1], registry, config, instance, token, method, request)
     return Call("greenapi", instance, method, answer, _msg_id(request))
 

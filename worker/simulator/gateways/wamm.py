@@ -1,4 +1,5 @@
-"""WAMM.chat api2: `msg_state` and `msg_get_last` (REFERENCE.md §1.3-1.5).
+"""WAMM.chat api2: `msg_state` and `msg_get_last` (https://1mhub.ru/en/help/poluchenie-statusa-soobscheniy,
+https://1mhub.ru/en/help/poluchenie-soobschenii).
 
 Both URL shapes are served: `/api2/{method}/{token}/?arg=...` and `/api2/{method}/{token}/{arg}`.
 Every error is HTTP 200 with `{"err": "<text>"}` (the docs' samples only read `err`; the HTTP

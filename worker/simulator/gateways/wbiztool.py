@@ -1,10 +1,11 @@
-"""WBizTool api/v1: message status, `/send_msg/`, `/me/` and `/status/` (REFERENCE.md §2).
+"""WBizTool api/v1: message status, `/send_msg/`, `/me/` and `/status/` (the status page,
+https://wbiztool.com/docs/message-status-api, and the official client `wbiztool-client` 1.1.0).
 
 Credentials (`client_id`, `api_key`) travel as body fields, form-encoded or JSON: the docs'
 samples send a form, client 1.1.0 sends JSON, and the docs' curl sends JSON without saying so.
 An account set to a refusal (config `refusals`) gets it, in HTTP 200 with status 0, from every
 call its credentials pass; `/send_msg/` is served for the daily send limit (config
-`daily_send_limit`), the one place REFERENCE §2.5 shows it.
+`daily_send_limit`), the one place client 1.1.0's tests show it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..policy import REFUSALS, Config
 from ..wire import Request, Response, html_page, json_response
 from .base import NOT_FOUND, Call, is_integer
 
-#: `status` code -> `status_text` (seed 002)
+#: `status` code -> `status_text` (the status page)
 STATUS_TEXT = {0: "Pending", 1: "Sent", 2: "Failed", 3: "Cancelled", 4: "Expired"}
 #: what a message shows before the first step of its life
 PENDING = 0
