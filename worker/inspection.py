@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from config import load_settings
+from worker.events import event_object
 from worker.fleet import Fleet
 from worker.keys import tracker_id
 from worker.text import printable
@@ -56,11 +57,12 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_event(event: dict[str, str], as_json: bool) -> None:
+def _print_event(entry: dict[str, str], as_json: bool) -> None:
+    event = event_object(entry["id"], entry)
     if as_json:
-        print(json.dumps(event), flush=True)
+        print(json.dumps(event, separators=(",", ":")), flush=True)
         return
-    at = _when(int(event["at"]) / 1000)
+    at = _when(event["observed_at"] or 0.0)
     print(f"{at}  {event['tracker']}  {event['previous']} -> {event['state']}  ({event['outcome']})", flush=True)
 
 

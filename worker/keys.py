@@ -38,6 +38,32 @@ class Keys:
         #: STRING: the last period a rollup was written for (two beats write it once)
         self.rollup_period = f"{self.prefix}:rollup-period"
 
+    @property
+    def notify_due(self) -> str:
+        """ZSET of trackers with events to deliver (member: the tracker id) -> next attempt, epoch ms."""
+        return f"{self.prefix}:notify:due"
+
+    @property
+    def notify_since(self) -> str:
+        """ZSET of trackers with events to deliver -> the time of the oldest of them, epoch ms."""
+        return f"{self.prefix}:notify:since"
+
+    def outbox(self, tracker_id: str) -> str:
+        """LIST of one tracker's events not yet delivered to its callback, oldest first (event JSON)."""
+        return f"{self.prefix}:outbox:{tracker_id}"
+
+    def delivery(self, tracker_id: str) -> str:
+        """HASH of one tracker's delivery state: attempts, last delivered event, last error."""
+        return f"{self.prefix}:delivery:{tracker_id}"
+
+    def notify_busy(self, target: str) -> str:
+        """ZSET of deliveries under way to one callback target (member: a lease token) -> lease end, ms."""
+        return f"{self.prefix}:notify:busy:{target}"
+
+    def notify_pace(self, target: str) -> str:
+        """STRING: the next start a callback target's rate cap allows (epoch µs)."""
+        return f"{self.prefix}:notify:pace:{target}"
+
     def due(self, group: str) -> str:
         """ZSET of one account's active trackers (member: the msg_id) -> next check time, epoch ms.
 

@@ -70,7 +70,7 @@ class Script(Generic[K, A]):
 
 
 class TrackerKeys(NamedTuple):
-    """The six keys of register, untrack, observe and defer (the prelude type-checks them)."""
+    """The nine keys of register, untrack, observe and defer (the prelude type-checks them)."""
 
     tracker: str
     due: str
@@ -78,6 +78,9 @@ class TrackerKeys(NamedTuple):
     events: str
     stats: str
     inflight: str
+    outbox: str  #: the tracker's events to deliver to its callback
+    notify: str  #: the delivery schedule
+    since: str  #: the undelivered events' ages
 
 
 class RegisterArgs(NamedTuple):
@@ -111,6 +114,7 @@ class ObserveArgs(NamedTuple):
     not_found_grace_ms: int
     detail: str  #: JSON or ''
     counts: str  #: ``worker.tally.encode``
+    provider_ts: str = ""  #: the gateway's time of the change, epoch seconds; '' for none
 
 
 class DeferArgs(NamedTuple):
@@ -139,7 +143,9 @@ class ExpireKeys(NamedTuple):
     active: str
     events: str
     stats: str
-    trackers: tuple[str, ...]
+    notify: str
+    since: str
+    trackers: tuple[str, ...]  #: per tracker: its hash, its outbox
 
 
 class ExpireArgs(NamedTuple):
