@@ -196,6 +196,62 @@ class AcquireArgs(NamedTuple):
     slot_us: int  #: the planned slot, epoch µs; 0: not planned
 
 
+class NotifyClaimKeys(NamedTuple):
+    notify: str
+
+
+class NotifyClaimArgs(NamedTuple):
+    limit: int
+    lease_ms: int
+
+
+class NotifyBeginKeys(NamedTuple):
+    outbox: str
+    delivery: str
+    tracker: str
+    notify: str
+    since: str
+    stats: str
+
+
+class NotifyBeginArgs(NamedTuple):
+    tracker_id: str
+    token: str
+    lease_ms: int
+
+
+class NotifySlotKeys(NamedTuple):
+    busy: str
+    pace: str
+
+
+class NotifySlotArgs(NamedTuple):
+    token: str
+    lease_ms: int
+    concurrency: int
+    interval_us: int
+
+
+class NotifyDoneKeys(NamedTuple):
+    outbox: str
+    delivery: str
+    notify: str
+    since: str
+    stats: str
+    busy: str
+
+
+class NotifyDoneArgs(NamedTuple):
+    tracker_id: str
+    token: str
+    event_id: str
+    result: str  #: delivered, given_up, retry, wait, task_sent
+    delay_ms: int
+    error: str
+    retention_ms: int
+    counts: str  #: ``worker.tally.encode``
+
+
 REGISTER = Script("register", TrackerKeys, RegisterArgs)
 UNTRACK = Script("untrack", TrackerKeys, UntrackArgs)
 OBSERVE = Script("observe", TrackerKeys, ObserveArgs)
@@ -206,6 +262,13 @@ PRUNE = Script("prune", PruneKeys, PruneArgs)
 ROLLUP = Script("rollup", RollupKeys, RollupArgs)
 PLAN = Script("plan", PlanKeys, PlanArgs)
 ACQUIRE = Script("acquire", AcquireKeys, AcquireArgs)
+NOTIFY_CLAIM = Script("notify_claim", NotifyClaimKeys, NotifyClaimArgs)
+NOTIFY_BEGIN = Script("notify_begin", NotifyBeginKeys, NotifyBeginArgs)
+NOTIFY_SLOT = Script("notify_slot", NotifySlotKeys, NotifySlotArgs)
+NOTIFY_DONE = Script("notify_done", NotifyDoneKeys, NotifyDoneArgs)
 
 #: every script in worker/lua/ but the prelude
-SCRIPTS: tuple[Script[Any, Any], ...] = (REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE)
+SCRIPTS: tuple[Script[Any, Any], ...] = (
+    REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE,
+    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE,
+)  # fmt: skip
