@@ -117,10 +117,13 @@ def delivered_all(deployment: Deployment) -> bool:
     return deployment.redis.zcard(deployment.keys.notify_due) == 0
 
 def _events_json(deployment: Deployment) -> list[str]:
+    return _cli(deployment, "events", "--count", "1000", "--json")
+
+
+def _cli(deployment: Deployment, *args: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "events", "--count", "1000", "--json"], env=deployment.env,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "worker.cli", *args], env=deployment.env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
@@ -139,6 +142,11 @@ def test_a_refusing_receiver_is_given_up_on_and_recorded(deployment: Deployment,
         assert len(receiver.attempts) == 15  # once each: a 403 is not tried again
     state = delivery_state(deployment.redis, deployment.keys, f"wamm:shop:{msg_ids[0]}")
     assert state is not None and state["given_up"] == 3 and state["last_error"].startswith("HTTP 403")
+    [status] = _cli(deployment, "status", "wamm", "shop", msg_ids[0], "--json")
+    assert json.loads(status)["delivery"] == state
+    # a consumer group reads the same events, each once, acknowledged
+    read = _cli(deployment, "events", "--group", "audit", "--consumer", "c1", "--from-start", "--json", "--count=99")
+    assert len(read) == 15 and _cli(deployment, "events", "--group", "audit", "--consumer", "c2", "--json") == []
     assert "gave up on event" in deployment.log("w1") and receiver.url not in deployment.log("w1")
 
 
