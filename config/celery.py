@@ -20,7 +20,9 @@ from config.settings import Settings
 TRACK_QUEUE = "statuswatch.track"
 DISPATCH_QUEUE = "statuswatch.dispatch"
 CHECK_QUEUE = "statuswatch.check"
-QUEUES = (TRACK_QUEUE, DISPATCH_QUEUE, CHECK_QUEUE)
+#: deliveries to producers' callbacks: a slow receiver never holds up checks
+NOTIFY_QUEUE = "statuswatch.notify"
+QUEUES = (TRACK_QUEUE, DISPATCH_QUEUE, CHECK_QUEUE, NOTIFY_QUEUE)
 
 #: seconds running tasks get to finish on a cold shutdown before the worker exits
 SOFT_SHUTDOWN_S = 10.0
@@ -75,6 +77,8 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
             "statuswatch.check": {"queue": CHECK_QUEUE, "routing_key": CHECK_QUEUE},
             "statuswatch.sync_recent": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
             "statuswatch.housekeeping": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
+            "statuswatch.notify": {"queue": DISPATCH_QUEUE, "routing_key": DISPATCH_QUEUE},
+            "statuswatch.deliver": {"queue": NOTIFY_QUEUE, "routing_key": NOTIFY_QUEUE},
         },
         # No task time limits: the thread pool cannot enforce them. A check is bounded
         # instead by the gateway request timeout and tenacity's bounded retries.
@@ -116,6 +120,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "statuswatch.sync_recent",
             "schedule": settings.sync_every_s,
             "options": {"expires": settings.sync_every_s},
+        },
+        "statuswatch.notify": {
+            "task": "statuswatch.notify",
+            "schedule": settings.notify_every_s,
+            "options": {"expires": settings.notify_every_s * 5},
         },
         "statuswatch.housekeeping": {
             "task": "statuswatch.housekeeping",

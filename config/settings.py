@@ -6,6 +6,7 @@ deadlines and polling intervals to fractions of a second.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from config.gateways import GATEWAYS
 
 PREFIX = "STATUSWATCH_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: the webhook signing keys, current first (read as they are: a secret's spaces are its own)
+SECRET_VARIABLES = ("CALLBACK_SECRET", "CALLBACK_SECRET_PREVIOUS")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,26 @@ class Settings:
     #: queues where misrouted statuswatch tasks are looked for (besides, on a Redis broker,
     #: every queue kombu has bound); statuswatch never consumes them
     watch_queues: tuple[str, ...] = ("celery",)
+    #: HMAC-SHA256 keys that sign webhooks, the current one first (a second one while it is
+    #: rotated); never printed (``repr``), masked in every log line and stored error
+    callback_secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: networks a callback URL may resolve to although they are not public (loopback,
+    #: private, link-local, metadata addresses are refused otherwise): for local use
+    callback_allow_networks: tuple[str, ...] = ()
+    #: how often beat looks for due deliveries
+    notify_every_s: float = 1.0
+    #: how long one event's delivery is retried before it is given up on
+    notify_retry_s: float = 24 * 3600.0
+    #: first retry delay of a failed delivery, doubled at each attempt, with jitter
+    notify_backoff_s: float = 1.0
+    #: the longest delay between two attempts (a Retry-After is clamped to it too)
+    notify_max_backoff_s: float = 600.0
+    #: a webhook's connect, send and answer, in all
+    notify_timeout_s: float = 10.0
+    #: deliveries under way to one callback host (scheme, host and port) at once, fleet-wide
+    notify_url_concurrency: int = 4
+    #: deliveries started to one callback host per period, fleet-wide
+    notify_url_rate: Rate = field(default_factory=lambda: Rate(50, 1))
 
     def poll_for(self, provider: str) -> PollPolicy:
         """The polling policy of one provider (its override or the default)."""
@@ -141,7 +164,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_retry_after_s=reader.seconds("MAX_RETRY_AFTER_S", defaults.max_retry_after_s),
         account_pause_s=reader.seconds("ACCOUNT_PAUSE_S", defaults.account_pause_s),
         watch_queues=tuple(q.strip() for q in reader.text("WATCH_QUEUES", "celery").split(",") if q.strip()),
+        callback_secrets=tuple(filter(None, (env.get(PREFIX + n, "") for n in SECRET_VARIABLES))),
+        callback_allow_networks=_networks(reader.text("CALLBACK_ALLOW_NETWORKS", "")),
+        notify_every_s=reader.seconds("NOTIFY_EVERY_S", defaults.notify_every_s),
+        notify_retry_s=reader.seconds("NOTIFY_RETRY_S", defaults.notify_retry_s),
+        notify_backoff_s=reader.seconds("NOTIFY_BACKOFF_S", defaults.notify_backoff_s),
+        notify_max_backoff_s=reader.seconds("NOTIFY_MAX_BACKOFF_S", defaults.notify_max_backoff_s),
+        notify_timeout_s=reader.seconds("NOTIFY_TIMEOUT_S", defaults.notify_timeout_s),
+        notify_url_concurrency=reader.count("NOTIFY_URL_CONCURRENCY", defaults.notify_url_concurrency),
+        notify_url_rate=parse_rate(
+            reader.text("NOTIFY_URL_RATE", str(defaults.notify_url_rate)), f"{PREFIX}NOTIFY_URL_RATE"
+        ),
     )
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``STATUSWATCH_CALLBACK_ALLOW_NETWORKS``: comma-separated networks (``127.0.0.0/8``) or addresses."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{PREFIX}CALLBACK_ALLOW_NETWORKS: {item!r} is no network like '127.0.0.0/8'") from None
+    return tuple(networks)
 
 
 def _poll_policy(reader: _Reader, infix: str, base: PollPolicy) -> PollPolicy:

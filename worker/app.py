@@ -25,7 +25,7 @@ log = logging.getLogger("statuswatch")
 cap_arenas()  # before any pool thread: see worker/malloc.py
 reuse_publish_clients()  # kombu builds a redis-py client per published message otherwise
 survive_closed_connections()  # Celery 5.7.0 + Redis broker: a lost connection kills the worker otherwise
-app = Celery("statuswatch", include=["tasks.tracking"])
+app = Celery("statuswatch", include=["tasks.tracking", "tasks.notify"])
 app.config_from_object(celery_settings(load_settings()))
 guard_flower_command()  # `celery -A worker flower`: loopback, or basic auth from the environment
 

@@ -3,7 +3,7 @@
 statuswatch track PROVIDER ACCOUNT MSG_ID [--until read] [--expires-in S] [--chat-id C] [--json]
 statuswatch untrack PROVIDER ACCOUNT MSG_ID [--json]
 statuswatch status PROVIDER ACCOUNT MSG_ID... [--json]
-statuswatch events [--count N] [--follow] [--json]
+statuswatch events [--count N] [--follow] [--json] [--group G --consumer C [--from-start]]
 statuswatch rejected [--count N] [--json]
 statuswatch stats [--json]
 statuswatch doctor [--json]
@@ -120,6 +120,9 @@ def _add_inspection(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--count", type=_positive, default=20)
     p.add_argument("--follow", action="store_true", help="keep printing new events")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--group", help="read as a consumer of this group (created if needed), acknowledging each")
+    p.add_argument("--consumer", help="the consumer's name within --group")
+    p.add_argument("--from-start", action="store_true", help="a new group starts at the oldest entry, not the next")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("rejected", help="track requests the worker refused, newest first")

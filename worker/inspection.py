@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
 from config import load_settings
+from worker.events import event_object
 from worker.fleet import Fleet
+from worker.groups import EventGroup
 from worker.keys import tracker_id
+from worker.notify.notifier import delivery_state
 from worker.text import printable
 
 
@@ -39,6 +43,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps(record) if args.json else f"{msg_id}: not tracked (or retention passed)")
             continue
         data = tracker.as_json()
+        delivery = delivery_state(engine.store.redis, engine.store.keys, tid)
+        if delivery is not None:
+            data["delivery"] = delivery
         if args.json:
             print(json.dumps(data, separators=(",", ":")))
             continue
@@ -51,16 +58,35 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    for event in fleet_of(load_engine()).tail_events(args.count, follow=args.follow):
-        _print_event(event, args.json)
+    if args.group or args.consumer:
+        return _group_events(args)
+    for entry in fleet_of(load_engine()).tail_events(args.count, follow=args.follow):
+        _print_event(event_object(entry["id"], entry), args.json)
     return 0
 
 
-def _print_event(event: dict[str, str], as_json: bool) -> None:
+def _group_events(args: argparse.Namespace) -> int:
+    """``events --group G --consumer C``: read as that consumer, print, acknowledge."""
+    if not (args.group and args.consumer):
+        print("statuswatch events: --group and --consumer go together", file=sys.stderr)
+        return 2
+    engine = load_engine()
+    group = EventGroup(engine.store.redis, engine.store.keys, args.group, args.consumer,
+                       start="0" if args.from_start else "$")  # fmt: skip
+    while True:
+        events = group.read(args.count, block_ms=1000 if args.follow else None)
+        for event in events:
+            _print_event(event, args.json)
+        group.ack(e["event_id"] for e in events)
+        if not args.follow:
+            return 0
+
+
+def _print_event(event: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(event), flush=True)
+        print(json.dumps(event, separators=(",", ":")), flush=True)
         return
-    at = _when(int(event["at"]) / 1000)
+    at = _when(event["observed_at"] or 0.0)
     print(f"{at}  {event['tracker']}  {event['previous']} -> {event['state']}  ({event['outcome']})", flush=True)
 
 

@@ -17,6 +17,33 @@ SCHEMA = "v1"
 DELETE_BATCH = 500
 
 
+class NotifyKeys:
+    """The keys of deliveries to callbacks, under the same prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        #: ZSET of trackers with events to deliver (member: the tracker id) -> next attempt, epoch ms
+        self.due = f"{prefix}:notify:due"
+        #: ZSET of trackers with events to deliver -> the time of the oldest of them, epoch ms
+        self.since = f"{prefix}:notify:since"
+
+    def outbox(self, tracker_id: str) -> str:
+        """LIST of one tracker's events not yet delivered to its callback, oldest first (event JSON)."""
+        return f"{self.prefix}:outbox:{tracker_id}"
+
+    def delivery(self, tracker_id: str) -> str:
+        """HASH of one tracker's delivery state: attempts, last delivered event, last error."""
+        return f"{self.prefix}:delivery:{tracker_id}"
+
+    def busy(self, target: str) -> str:
+        """ZSET of deliveries under way to one callback target (member: a lease token) -> lease end, ms."""
+        return f"{self.prefix}:notify:busy:{target}"
+
+    def pace(self, target: str) -> str:
+        """STRING: the next start a callback target's rate cap allows (epoch µs)."""
+        return f"{self.prefix}:notify:pace:{target}"
+
+
 class Keys:
     """Key names under ``{namespace}:v1:``."""
 
@@ -37,6 +64,8 @@ class Keys:
         self.rollup = f"{self.prefix}:rollup"
         #: STRING: the last period a rollup was written for (two beats write it once)
         self.rollup_period = f"{self.prefix}:rollup-period"
+        #: the deliveries to callbacks
+        self.notify = NotifyKeys(self.prefix)
 
     def due(self, group: str) -> str:
         """ZSET of one account's active trackers (member: the msg_id) -> next check time, epoch ms.

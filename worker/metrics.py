@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from worker.fleet import Fleet
+from worker.notify.metrics import notify_metrics
 from worker.runtime import Engine
 from worker.tally import LATENCY_BUCKETS_S, SEND_DELAY_BUCKETS_S
 
@@ -58,6 +59,7 @@ class FleetCollector(Collector):
         yield self._misrouted()
         yield from self._accounts()
         yield from self._schedule()
+        yield from notify_metrics(self.engine.store.redis, self.engine.store.keys, stats)
 
     def _misrouted(self) -> Metric:
         family = GaugeMetricFamily(

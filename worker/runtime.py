@@ -22,6 +22,9 @@ from worker.housekeeping import Housekeeping
 from worker.intake import Intake
 from worker.keys import Keys
 from worker.messages import TaskCall
+from worker.notify.guard import Guard
+from worker.notify.notifier import Notifier
+from worker.notify.webhook import Webhooks
 from worker.ratelimit import Limiter
 from worker.redact import Redactor
 from worker.results import Accepted, Bulk, Checked, CheckResult, FannedOut, Rejected, SyncResult, Untracked, Upkeep
@@ -55,6 +58,9 @@ class Engine:
         self.runner = CheckRunner(self.checker, Gang(), settings.lease_s)
         self.batch_sync = BatchSync(context)
         self.upkeep = Housekeeping(context)
+        guard = Guard(settings.callback_allow_networks)
+        webhooks = Webhooks(settings.callback_secrets, guard, settings.notify_timeout_s)
+        self.notifier = Notifier(settings, store.redis, store.keys, redactor, webhooks)
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> Engine:
@@ -63,7 +69,8 @@ class Engine:
         keys = Keys(settings.namespace)
         store = Store(client, keys, retention_s=settings.retention_s, events_maxlen=settings.events_maxlen)
         limiter = Limiter(client, keys, default_rate=settings.default_rate_limit)
-        return cls(settings, store, limiter, accounts, Redactor(accounts.secrets() if accounts else ()))
+        secrets = [*(accounts.secrets() if accounts else ()), *settings.callback_secrets]
+        return cls(settings, store, limiter, accounts, Redactor(secrets))
 
     # -- the tasks' calls: each answers a typed result (``.summary()``: the task's result) ----
 

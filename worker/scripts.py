@@ -70,7 +70,7 @@ class Script(Generic[K, A]):
 
 
 class TrackerKeys(NamedTuple):
-    """The six keys of register, untrack, observe and defer (the prelude type-checks them)."""
+    """The nine keys of register, untrack, observe and defer (the prelude type-checks them)."""
 
     tracker: str
     due: str
@@ -78,6 +78,9 @@ class TrackerKeys(NamedTuple):
     events: str
     stats: str
     inflight: str
+    outbox: str  #: the tracker's events to deliver to its callback
+    notify: str  #: the delivery schedule
+    since: str  #: the undelivered events' ages
 
 
 class RegisterArgs(NamedTuple):
@@ -111,6 +114,7 @@ class ObserveArgs(NamedTuple):
     not_found_grace_ms: int
     detail: str  #: JSON or ''
     counts: str  #: ``worker.tally.encode``
+    provider_ts: str = ""  #: the gateway's time of the change, epoch seconds; '' for none
 
 
 class DeferArgs(NamedTuple):
@@ -139,7 +143,9 @@ class ExpireKeys(NamedTuple):
     active: str
     events: str
     stats: str
-    trackers: tuple[str, ...]
+    notify: str
+    since: str
+    trackers: tuple[str, ...]  #: per tracker: its hash, its outbox
 
 
 class ExpireArgs(NamedTuple):
@@ -190,6 +196,62 @@ class AcquireArgs(NamedTuple):
     slot_us: int  #: the planned slot, epoch µs; 0: not planned
 
 
+class NotifyClaimKeys(NamedTuple):
+    notify: str
+
+
+class NotifyClaimArgs(NamedTuple):
+    limit: int
+    lease_ms: int
+
+
+class NotifyBeginKeys(NamedTuple):
+    outbox: str
+    delivery: str
+    tracker: str
+    notify: str
+    since: str
+    stats: str
+
+
+class NotifyBeginArgs(NamedTuple):
+    tracker_id: str
+    token: str
+    lease_ms: int
+
+
+class NotifySlotKeys(NamedTuple):
+    busy: str
+    pace: str
+
+
+class NotifySlotArgs(NamedTuple):
+    token: str
+    lease_ms: int
+    concurrency: int
+    interval_us: int
+
+
+class NotifyDoneKeys(NamedTuple):
+    outbox: str
+    delivery: str
+    notify: str
+    since: str
+    stats: str
+    busy: str
+
+
+class NotifyDoneArgs(NamedTuple):
+    tracker_id: str
+    token: str
+    event_id: str
+    result: str  #: delivered, given_up, retry, wait, task_sent
+    delay_ms: int
+    error: str
+    retention_ms: int
+    counts: str  #: ``worker.tally.encode``
+
+
 REGISTER = Script("register", TrackerKeys, RegisterArgs)
 UNTRACK = Script("untrack", TrackerKeys, UntrackArgs)
 OBSERVE = Script("observe", TrackerKeys, ObserveArgs)
@@ -200,6 +262,13 @@ PRUNE = Script("prune", PruneKeys, PruneArgs)
 ROLLUP = Script("rollup", RollupKeys, RollupArgs)
 PLAN = Script("plan", PlanKeys, PlanArgs)
 ACQUIRE = Script("acquire", AcquireKeys, AcquireArgs)
+NOTIFY_CLAIM = Script("notify_claim", NotifyClaimKeys, NotifyClaimArgs)
+NOTIFY_BEGIN = Script("notify_begin", NotifyBeginKeys, NotifyBeginArgs)
+NOTIFY_SLOT = Script("notify_slot", NotifySlotKeys, NotifySlotArgs)
+NOTIFY_DONE = Script("notify_done", NotifyDoneKeys, NotifyDoneArgs)
 
 #: every script in worker/lua/ but the prelude
-SCRIPTS: tuple[Script[Any, Any], ...] = (REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE)
+SCRIPTS: tuple[Script[Any, Any], ...] = (
+    REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE,
+    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE,
+)  # fmt: skip

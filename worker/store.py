@@ -64,7 +64,8 @@ class Store:
         k, group = self.keys, group_of(tracker_id)
         return TrackerKeys(
             tracker=k.tracker(tracker_id), due=k.due(group), active=k.active, events=k.events, stats=k.stats,
-            inflight=k.inflight(group),
+            inflight=k.inflight(group), outbox=k.notify.outbox(tracker_id), notify=k.notify.due,
+            since=k.notify.since,
         )  # fmt: skip
 
     def register(self, tracker_id: str, request: TrackRequest, ceiling: State, first_delay_s: float) -> Registered:
@@ -122,7 +123,8 @@ class Store:
         dropped = self._expire(
             ExpireKeys(
                 due=k.due(group), inflight=k.inflight(group), active=k.active, events=k.events, stats=k.stats,
-                trackers=tuple(map(k.tracker, tracker_ids)),
+                notify=k.notify.due, since=k.notify.since,
+                trackers=tuple(key for t in tracker_ids for key in (k.tracker(t), k.notify.outbox(t))),
             ),
             ExpireArgs(
                 retention_ms=self.retention_ms, events_maxlen=self.events_maxlen, lease_ms=ms(lease_s),
@@ -171,6 +173,7 @@ class Store:
             next_delay_ms=ms(next_delay_s), retention_ms=self.retention_ms, events_maxlen=self.events_maxlen,
             error=clip(error, MAX_ERROR_CHARS), not_found="1" if not_found else "0",
             not_found_grace_ms=ms(not_found_grace_s), detail=detail, counts=encode(counts or {}),
+            provider_ts=f"{obs.provider_ts:.3f}" if obs and obs.provider_ts is not None else "",
         )  # fmt: skip
         status, state, previous, outcome, changed = self._observe(self._tracker_keys(tracker_id), args)
         return Observed(

@@ -66,7 +66,7 @@ def _configured(alias: str, provider: str, accounts: Accounts) -> None:
 
 
 #: fields of a refused request quoted in its record (callback_url may carry a receiver's token)
-_QUOTED = ("provider", "account", "msg_id", "until", "expires_in", "chat_id", "kind", "callback_task")
+_QUOTED = ("provider", "account", "msg_id", "until", "expires_in", "chat_id", "kind", "callback_task", "callback_queue")
 #: longest reason kept or logged
 REASON_CHARS = 300
 

@@ -44,7 +44,8 @@ class Client:
 
     def track(self, provider: str, account: str, msg_id: str | int, **options: Any) -> str:
         """Track one message; returns its tracker id. Options: ``until``, ``expires_in``,
-        ``chat_id``, ``kind``, ``callback_url``, ``callback_task``, ``meta`` (docs/contract.md)."""
+        ``chat_id``, ``kind``, ``callback_url``, ``callback_task``, ``callback_queue``, ``meta``
+        (docs/contract.md)."""
         request = parse_track({"provider": provider, "account": account, "msg_id": msg_id, **options})
         self._send(TRACK_TASK, request.as_kwargs())
         return tracker_id(request.provider, request.account, request.msg_id)

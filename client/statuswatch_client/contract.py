@@ -39,7 +39,7 @@ ECHO_CHARS = 200
 
 FIELDS = (
     "provider", "account", "msg_id", "until", "expires_in", "chat_id", "kind",
-    "callback_url", "callback_task", "meta",
+    "callback_url", "callback_task", "callback_queue", "meta",
 )  # fmt: skip
 UNTRACK_FIELDS = ("provider", "account", "msg_id")
 
@@ -67,6 +67,9 @@ PROVIDERS = tuple(sorted(MSG_ID_RULES))
 #:   https://green-api.com/v3/docs/api/chat-id
 _CHAT_ID_RE = re.compile(r"[0-9A-Za-z_.-]{1,64}@(?:c\.us|g\.us|lid)|-?[0-9]{1,32}")
 _TASK_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}")
+_QUEUE_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+#: the queue a callback task is sent to when the request names none (Celery's default)
+DEFAULT_CALLBACK_QUEUE = "celery"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class TrackRequest:
     callback_url: str | None = None
     callback_task: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: the queue ``callback_task`` is sent to; None: DEFAULT_CALLBACK_QUEUE
+    callback_queue: str | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         """The task's keyword arguments: JSON primitives only, no secret, defaults left out."""
@@ -90,7 +95,7 @@ class TrackRequest:
             "provider": self.provider, "account": self.account, "msg_id": self.msg_id, "until": self.until,
             "expires_in": self.expires_in_s, "chat_id": self.chat_id, "callback_url": self.callback_url,
             "callback_task": self.callback_task, "meta": dict(self.meta) or None,
-            "kind": None if self.kind == "message" else self.kind,
+            "kind": None if self.kind == "message" else self.kind, "callback_queue": self.callback_queue,
         }  # fmt: skip
         return {k: v for k, v in values.items() if v is not None}
 
@@ -99,7 +104,7 @@ class TrackRequest:
         fields = {
             "chat_id": self.chat_id or "", "kind": self.kind if self.kind != "message" else "",
             "callback_url": self.callback_url or "", "callback_task": self.callback_task or "",
-            "meta": _json(self.meta) if self.meta else "",
+            "callback_queue": self.callback_queue or "", "meta": _json(self.meta) if self.meta else "",
         }  # fmt: skip
         return {k: v for k, v in fields.items() if v}
 
@@ -143,6 +148,7 @@ def parse_track(kwargs: Mapping[str, Any], *, msg_id_rules: MsgIdRules = MSG_ID_
         callback_url=_callback_url(kwargs.get("callback_url")),
         callback_task=_callback_task(kwargs.get("callback_task")),
         meta=_meta(kwargs.get("meta")),
+        callback_queue=_callback_queue(kwargs.get("callback_queue")),
     )
 
 
@@ -295,6 +301,13 @@ def _callback_task(value: object) -> str | None:
     name = _optional_text("callback_task", value, 200)
     if name is not None and not _TASK_NAME_RE.fullmatch(name):
         raise ValueError(f"callback_task: expected a Celery task name like 'billing.on_status', got {echo(name)}")
+    return name
+
+
+def _callback_queue(value: object) -> str | None:
+    name = _optional_text("callback_queue", value, 200)
+    if name is not None and not _QUEUE_NAME_RE.fullmatch(name):
+        raise ValueError(f"callback_queue: expected a queue name like 'billing.events', got {echo(name)}")
     return name
 
 

@@ -48,6 +48,9 @@ def test_the_client_knows_every_configured_gateway() -> None:
         ({"callback_url": "https://x.test/a b"}, "callback_url"),
         ({"callback_url": "https://x.test/\x1b[31m"}, "callback_url"),
         ({"callback_task": "täsk"}, "callback_task"),
+        ({"callback_queue": "a queue"}, "callback_queue"),
+        ({"callback_queue": 7}, "callback_queue"),
+        ({"callback_queue": "q" * 201}, "callback_queue"),
         ({"meta": {"a": float("nan")}}, "meta"),
         ({"meta": {"a": "\udc80"}}, "meta"),
         ({"meta": {1: "non-string key"}}, "meta"),
@@ -74,7 +77,18 @@ def test_wide_meta_stops_at_the_byte_limit() -> None:
     assert "bytes" in refused({**BASE, "meta": {"a": list(range(1_000_000))}}, "meta")
 
 
-@pytest.mark.parametrize("field", ["provider", "account", "until", "kind", "chat_id", "callback_task"])
+def test_callback_queue_is_kept_and_sent_only_when_given() -> None:
+    given = parse_track({**BASE, "callback_task": "billing.on_status", "callback_queue": "billing.events"})
+    assert given.callback_queue == "billing.events"
+    assert given.as_kwargs()["callback_queue"] == "billing.events"
+    assert given.stored_fields()["callback_queue"] == "billing.events"
+    default = parse_track({**BASE, "callback_queue": ""})
+    assert default.callback_queue is None and "callback_queue" not in default.as_kwargs()
+
+
+@pytest.mark.parametrize(
+    "field", ["provider", "account", "until", "kind", "chat_id", "callback_task", "callback_queue"]
+)
 def test_a_huge_value_is_quoted_short(field: str) -> None:
     kwargs = {**GREEN, "chat_id": "1@c.us", field: "x" * 1_000_000}
     message = refused(kwargs, field)

@@ -101,7 +101,8 @@ def test_the_default_worker_is_the_products(commands: tuple[LocalStack, list[lis
     assert "-P" not in worker and "-c" not in worker and "--without-heartbeat" not in worker
     assert worker[worker.index("-l") + 1] == "INFO"
     assert worker[worker.index("-n") + 1] == f"w1@{namespace}"
-    assert worker[worker.index("-Q") + 1] == "statuswatch.track,statuswatch.dispatch,statuswatch.check"
+    queues = "statuswatch.track,statuswatch.dispatch,statuswatch.check,statuswatch.notify"
+    assert worker[worker.index("-Q") + 1] == queues
     assert beat[:4] == ["celery", "-A", "worker", "beat"] and beat[beat.index("-l") + 1] == "INFO"
 
 

@@ -70,13 +70,14 @@ def test_the_body_reads_no_fixed_position_its_definition_lacks(script: Script[An
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.name)
-def test_the_preludes_tracker_key_check_runs_only_on_the_six_tracker_keys(script: Script[Any, Any]) -> None:
-    """``check_tracker_keys`` (``_states.lua``) reads KEYS[1..6] as ``TrackerKeys`` orders them."""
+def test_the_preludes_tracker_key_check_runs_only_on_the_nine_tracker_keys(script: Script[Any, Any]) -> None:
+    """``check_tracker_keys`` (``_states.lua``) reads KEYS[1..9] as ``TrackerKeys`` orders them."""
     if "check_tracker_keys()" in lua(script.name):
         assert script.keys is TrackerKeys
 
 
 def test_a_run_is_flattened_in_its_place() -> None:
-    keys = ExpireKeys(due="d", inflight="i", active="a", events="e", stats="s", trackers=("t1", "t2"))
-    assert flatten(keys) == ["d", "i", "a", "e", "s", "t1", "t2"]
+    keys = ExpireKeys(due="d", inflight="i", active="a", events="e", stats="s", notify="n", since="w",
+                      trackers=("t1", "o1"))
+    assert flatten(keys) == ["d", "i", "a", "e", "s", "n", "w", "t1", "o1"]
     assert flatten(ExpireArgs(retention_ms=1, events_maxlen=2, lease_ms=3, tracker_ids=())) == [1, 2, 3]

@@ -34,11 +34,12 @@ local function check_types(types)
   return nil
 end
 
--- check_types for the six keys of a tracker script (register, untrack, observe, defer):
--- tracker hash, due schedule, active counts, events stream, fleet counters, in flight.
+-- check_types for the eight keys of a tracker script (register, untrack, observe, defer):
+-- tracker hash, due schedule, active counts, events stream, fleet counters, in flight,
+-- the tracker's outbox, the delivery schedule and the undelivered events' ages.
 local function check_tracker_keys()
   return check_types({[KEYS[1]] = 'hash', [KEYS[2]] = 'zset', [KEYS[3]] = 'hash', [KEYS[4]] = 'stream',
-    [KEYS[5]] = 'hash', [KEYS[6]] = 'zset'})
+    [KEYS[5]] = 'hash', [KEYS[6]] = 'zset', [KEYS[7]] = 'list', [KEYS[8]] = 'zset', [KEYS[9]] = 'zset'})
 end
 
 -- One clock for the whole fleet: the Redis server's, in epoch milliseconds.
@@ -86,9 +87,34 @@ local function finish(tracker, due, active, stats, id, state, outcome, now, rete
   redis.call('PEXPIRE', tracker, retention_ms)
 end
 
-local function emit(events, maxlen, id, state, previous, raw, outcome, now)
+-- One event (docs/contract.md, "Events"): on the events stream, and when the tracker has a
+-- callback (callback_url or callback_task) also at the end of its outbox, with the tracker
+-- on the delivery schedule (now, unless it is there already: a delivery under way or backing
+-- off keeps its time, so the tracker's events go out in order) and, with the time of its
+-- oldest undelivered event, on `since`. The optional fields come
+-- from the tracker hash as this call leaves it; absent ones are left out.
+-- Returns the event id (the stream entry's id).
+local EVENT_EXTRAS = {'reason', 'error', 'provider_ts', 'detail', 'meta'}
+local function emit(tracker, events, maxlen, id, state, previous, raw, outcome, now, outbox, notify, since)
   local provider, account, msg_id = string.match(id, '^([^:]*):([^:]*):(.*)$')
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*',
-    'tracker', id, 'provider', provider, 'account', account, 'msg_id', msg_id,
-    'state', state, 'previous', previous, 'raw_state', raw, 'outcome', outcome, 'at', now)
+  local fields = {'tracker', id, 'provider', provider, 'account', account, 'msg_id', msg_id,
+    'state', state, 'previous', previous, 'raw_state', raw, 'outcome', outcome,
+    'observed_at', string.format('%.3f', now / 1000)}
+  local t = redis.call('HMGET', tracker, 'reason', 'error', 'provider_ts', 'detail', 'meta', 'callback_url',
+    'callback_task')
+  for i, name in ipairs(EVENT_EXTRAS) do
+    if t[i] and t[i] ~= '' then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = t[i]
+    end
+  end
+  local event_id = redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  if (t[6] and t[6] ~= '') or (t[7] and t[7] ~= '') then
+    local event = {event_id = event_id}
+    for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
+    redis.call('RPUSH', outbox, cjson.encode(event))
+    redis.call('ZADD', notify, 'NX', now, id)
+    redis.call('ZADD', since, 'NX', now, id)
+  end
+  return event_id
 end

@@ -9,6 +9,9 @@
 -- KEYS[4] events    events stream   {ns}:v1:events
 -- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "deferrals:<reason>" += 1
 -- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
+-- KEYS[7] outbox    the tracker's outbox  {ns}:v1:outbox:{provider}:{account}:{msg_id}  LIST: events to deliver
+-- KEYS[8] notify    delivery schedule     {ns}:v1:notify:due   ZSET tracker id -> next attempt, ms
+-- KEYS[9] since     undelivered since     {ns}:v1:notify:since ZSET tracker id -> its oldest undelivered event, ms
 -- ARGV[1] tracker_id     "provider:account:msg_id"
 -- ARGV[2] delay_ms       delay, ms
 -- ARGV[3] reason         "rate", "stale" (a grant whose request could not leave in time), "cooldown", "paused"
@@ -36,7 +39,7 @@ end
 redis.call('HINCRBY', stats, 'deferrals:' .. reason, 1)
 if now >= tonumber(t[2]) then
   finish(tracker, due, active, stats, id, t[3], 'timed_out', now, tonumber(ARGV[4]))
-  emit(events, ARGV[5], id, t[3], t[3], t[4], 'timed_out', now)
+  emit(tracker, events, ARGV[5], id, t[3], t[3], t[4], 'timed_out', now, KEYS[7], KEYS[8], KEYS[9])
   return {'finished', 'timed_out'}
 end
 redis.call('ZADD', due, 'XX', math.min(now + delay, tonumber(t[2])), member_of(id))

@@ -8,7 +8,10 @@
 -- KEYS[3] active     active counts   {ns}:v1:active
 -- KEYS[4] events     events stream   {ns}:v1:events
 -- KEYS[5] stats      fleet counters  {ns}:v1:stats    HASH: "finished:timed_out" += 1
--- KEYS[6..] trackers the claimed trackers' hashes  {ns}:v1:t:{provider}:{account}:{msg_id}
+-- KEYS[6] notify     delivery schedule  {ns}:v1:notify:due   ZSET tracker id -> next attempt, ms
+-- KEYS[7] since      undelivered since  {ns}:v1:notify:since ZSET tracker id -> its oldest undelivered event, ms
+-- KEYS[8..] trackers per claimed tracker, two keys: its hash {ns}:v1:t:{provider}:{account}:{msg_id}
+--                    and its outbox {ns}:v1:outbox:{provider}:{account}:{msg_id}
 -- ARGV[1] retention_ms    of a finished tracker
 -- ARGV[2] events_maxlen   events MAXLEN
 -- ARGV[3] lease_ms        the lease the claim gave them
@@ -18,12 +21,13 @@
 -- one whose check is lost with its worker ends at the deadline, not a lease after it.
 --
 -- Returns the ids not to check: ended here, gone, or already finished.
-local due, inflight, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local due, inflight, active, events, stats, notify = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local since = KEYS[7]
 local retention, maxlen, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
 local dropped = {}
-for i = 6, #KEYS do
-  local tracker, id = KEYS[i], ARGV[i - 2]
+for i = 1, (#KEYS - 7) / 2 do
+  local tracker, outbox, id = KEYS[6 + 2 * i], KEYS[7 + 2 * i], ARGV[3 + i]
   local t = redis.call('HMGET', tracker, 'outcome', 'expires_at', 'state', 'raw_state')
   if not t[3] or t[1] then  -- no such tracker, or it has ended (no outcome field while active)
     redis.call('ZREM', due, member_of(id))
@@ -32,7 +36,7 @@ for i = 6, #KEYS do
   elseif now >= (tonumber(t[2]) or math.huge) then  -- a deadline that is no number: not this script's to judge
     redis.call('ZREM', inflight, member_of(id))
     finish(tracker, due, active, stats, id, t[3], 'timed_out', now, retention)
-    emit(events, maxlen, id, t[3], t[3], t[4], 'timed_out', now)
+    emit(tracker, events, maxlen, id, t[3], t[3], t[4], 'timed_out', now, outbox, notify, since)
     dropped[#dropped + 1] = id
   elseif tonumber(t[2]) and tonumber(t[2]) < now + lease then
     redis.call('ZADD', due, 'XX', tonumber(t[2]), member_of(id))

@@ -6,6 +6,9 @@
 -- KEYS[4] events    events stream   {ns}:v1:events   one entry per real change
 -- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "checks" += 1, "finished:<outcome>" += 1
 -- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   the check is no longer in flight
+-- KEYS[7] outbox    the tracker's outbox  {ns}:v1:outbox:{provider}:{account}:{msg_id}  LIST: events to deliver
+-- KEYS[8] notify    delivery schedule     {ns}:v1:notify:due   ZSET tracker id -> next attempt, ms
+-- KEYS[9] since     undelivered since     {ns}:v1:notify:since ZSET tracker id -> its oldest undelivered event, ms
 -- ARGV[1]  tracker_id          "provider:account:msg_id"
 -- ARGV[2]  observed            canonical state, '' when the raw value has no mapping
 -- ARGV[3]  raw_state           the value as the gateway said it
@@ -21,6 +24,7 @@
 -- ARGV[11] not_found_grace_ms  not-found grace, ms since the tracker was created
 -- ARGV[12] detail              per-recipient detail, JSON, '' for none
 -- ARGV[13] counts              counters to add to stats with this write, "field\tn" lines ('' for none)
+-- ARGV[14] provider_ts         the gateway's own time of the change, epoch seconds, '' when it gave none
 --
 -- Returns {status, state, previous, outcome, changed}; status is "ok", or "gone" for a
 -- tracker that no longer exists, or "finished" for one that had already ended.
@@ -28,6 +32,7 @@ local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], 
 local id, observed, raw, has_obs = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local ceiling, delay, retention, maxlen = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local err, not_found, grace, detail = ARGV[9], ARGV[10] == '1', tonumber(ARGV[11]), ARGV[12]
+local provider_ts = ARGV[14]
 local wrong = check_tracker_keys()  -- before any write: nothing half-done
 if wrong then return wrong end
 local now = now_ms()
@@ -82,7 +87,13 @@ if changed then
   redis.call('HSET', tracker, 'state', state, 'history', history)
   count_active(stats, id, previous, -1)
   count_active(stats, id, state, 1)
-  if reason ~= '' then redis.call('HSET', tracker, 'reason', reason) end
+  if reason ~= '' then redis.call('HSET', tracker, 'reason', reason, 'error', err) end
+  -- the gateway's time goes with the state it came with
+  if provider_ts ~= '' then
+    redis.call('HSET', tracker, 'provider_ts', provider_ts)
+  else
+    redis.call('HDEL', tracker, 'provider_ts')
+  end
 end
 
 if is_settled(state, t[4], ceiling) then
@@ -96,6 +107,6 @@ else
   redis.call('ZADD', due, math.min(now + delay, tonumber(t[5])), member_of(id))
 end
 if changed or outcome ~= 'active' then
-  emit(events, maxlen, id, state, previous, raw, outcome, now)
+  emit(tracker, events, maxlen, id, state, previous, raw, outcome, now, KEYS[7], KEYS[8], KEYS[9])
 end
 return {'ok', state, previous, outcome, changed and 1 or 0}

@@ -8,6 +8,9 @@
 -- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "finished:settled" += 1 when an update
 --                   settles it, "reopened" += 1, "active:<provider>:<state>" gauges
 -- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   (type-checked only)
+-- KEYS[7] outbox    the tracker's outbox  {ns}:v1:outbox:{provider}:{account}:{msg_id}  LIST: events to deliver
+-- KEYS[8] notify    delivery schedule     {ns}:v1:notify:due   ZSET tracker id -> next attempt, ms
+-- KEYS[9] since     undelivered since     {ns}:v1:notify:since ZSET tracker id -> its oldest undelivered event, ms
 -- ARGV[1] tracker_id      "provider:account:msg_id"
 -- ARGV[2] until           "delivered" | "read"
 -- ARGV[3] expires_in_ms   the producer's expires_in, ms
@@ -36,7 +39,7 @@ local state, raw = current[4], current[5]
 local function settle_if_reached(status)
   if is_settled(state, until_state, ceiling) then
     finish(tracker, due, active, stats, id, state, 'settled', now, retention)
-    emit(events, maxlen, id, state, state, raw, 'settled', now)
+    emit(tracker, events, maxlen, id, state, state, raw, 'settled', now, KEYS[7], KEYS[8], KEYS[9])
     return {status, 'settled'}
   end
   return {status, 'active'}
@@ -51,7 +54,7 @@ if state and current[1] == 'timed_out' and now + expires_in > tonumber(current[3
   redis.call('HINCRBY', active, group_of(id), 1)
   redis.call('HINCRBY', stats, 'reopened', 1)
   count_active(stats, id, state, 1)
-  emit(events, maxlen, id, state, state, raw, 'active', now)
+  emit(tracker, events, maxlen, id, state, state, raw, 'active', now, KEYS[7], KEYS[8], KEYS[9])
   return settle_if_reached('reopened')
 end
 if state then

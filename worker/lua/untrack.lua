@@ -6,6 +6,9 @@
 -- KEYS[4] events    events stream   {ns}:v1:events   one entry: outcome "cancelled"
 -- KEYS[5] stats     fleet counters  {ns}:v1:stats    HASH: "finished:cancelled" += 1
 -- KEYS[6] inflight  in flight       {ns}:v1:inflight:{provider}:{account}   a claimed check is dropped
+-- KEYS[7] outbox    the tracker's outbox  {ns}:v1:outbox:{provider}:{account}:{msg_id}  LIST: events to deliver
+-- KEYS[8] notify    delivery schedule     {ns}:v1:notify:due   ZSET tracker id -> next attempt, ms
+-- KEYS[9] since     undelivered since     {ns}:v1:notify:since ZSET tracker id -> its oldest undelivered event, ms
 -- ARGV[1] tracker_id    "provider:account:msg_id"
 -- ARGV[2] retention_ms  of a finished tracker
 -- ARGV[3] events_maxlen events MAXLEN
@@ -26,5 +29,5 @@ end
 local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
 finish(tracker, due, active, stats, id, t[2], 'cancelled', now, tonumber(ARGV[2]))
-emit(events, ARGV[3], id, t[2], t[2], t[3], 'cancelled', now)
+emit(tracker, events, ARGV[3], id, t[2], t[2], t[3], 'cancelled', now, KEYS[7], KEYS[8], KEYS[9])
 return {'cancelled', 'cancelled'}

@@ -1,0 +1,262 @@
+"""Deliveries to callbacks, driven by hand: the real Redis (the scripts use Lua's cjson), a
+loopback receiver in this process (``worker.receiver``), the Notifier called directly."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from config import Settings
+from worker.keys import Keys
+from worker.notify.guard import Guard, Refused
+from worker.notify.notifier import Notifier, delivery_state
+from worker.notify.signing import signature_header, verify
+from worker.notify.webhook import Webhooks
+from worker.receiver import Receiver
+from worker.redact import Redactor
+from worker.states import Observation, State
+from worker.store import Store
+from worker.tracking import parse_track_request
+
+SECRET = "whsec-test-6c1f0b"
+R = State.READ
+SETTINGS = Settings(
+    callback_secrets=(SECRET,), callback_allow_networks=("127.0.0.0/8",), notify_backoff_s=0.01,
+    notify_max_backoff_s=0.05, notify_timeout_s=0.5, notify_retry_s=30,
+)  # fmt: skip
+
+
+@pytest.fixture
+def store(real_redis: redis.Redis, namespace: str) -> Store:
+    return Store(real_redis, Keys(namespace), retention_s=60, events_maxlen=1000)
+
+
+def notifier(store: Store, settings: Settings = SETTINGS) -> Notifier:
+    webhooks = Webhooks(settings.callback_secrets, Guard(settings.callback_allow_networks), settings.notify_timeout_s)
+    return Notifier(settings, store.redis, store.keys, Redactor([SECRET]), webhooks, draw=lambda: 0.0)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+def track(store: Store, msg_id: str, **options: Any) -> str:
+    kwargs = {"provider": "wamm", "account": "shop", "msg_id": msg_id, **options}
+    tid = f"wamm:shop:{msg_id}"
+    store.register(tid, parse_track_request(kwargs, None, 3600), R, 0)
+    return tid
+
+
+def life(store: Store, tid: str) -> None:
+    for state in (State.SENT, State.DELIVERED, State.READ):
+        store.observe(tid, Observation(state, state.value), ceiling=R, next_delay_s=0)
+
+
+def drain(n: Notifier, publish: Any = None, rounds: int = 200) -> None:
+    """Claim and deliver until nothing is due any more (bounded)."""
+    for _ in range(rounds):
+        ids = n.claim(100)
+        for tid in ids:
+            n.deliver(tid, publish)
+        if not ids and n.redis.zcard(n.keys.notify.due) == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("deliveries did not drain")
+
+
+# -- the guard ---------------------------------------------------------------------------
+
+
+def resolving(mapping: dict[str, list[str]]) -> Any:
+    def resolver(host: str, port: int) -> list[tuple[Any, ...]]:
+        return [(2, 1, 6, "", (address, port)) for address in mapping.get(host, [host])]
+
+    return resolver
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("127.0.0.1", "loopback"), ("10.0.0.1", "private"), ("169.254.169.254", "cloud metadata"),
+        ("::1", "loopback"), ("::ffff:10.0.0.1", "private"), ("fe80::1", "link-local"),
+        ("hooks.example", "private"), ("metadata.example", "cloud metadata"), ("local.example", "loopback"),
+    ],
+)  # fmt: skip
+def test_a_callback_host_that_is_not_public_is_refused(host: str, kind: str) -> None:
+    names = {"hooks.example": ["93.184.216.34", "10.0.0.1"], "metadata.example": ["169.254.169.254"],
+             "local.example": ["127.0.0.1"]}  # fmt: skip
+    with pytest.raises(Refused, match=kind) as refused:
+        Guard(resolver=resolving(names)).addresses(host, 443)
+    assert "STATUSWATCH_CALLBACK_ALLOW_NETWORKS" in str(refused.value)
+
+
+def test_public_hosts_pass_and_an_allowed_network_lets_loopback_through() -> None:
+    guard = Guard(resolver=resolving({"hooks.example": ["93.184.216.34"]}))
+    assert guard.addresses("hooks.example", 443) == ["93.184.216.34"]
+    assert Guard(["127.0.0.0/8"], resolver=resolving({})).addresses("127.0.0.1", 80) == ["127.0.0.1"]
+    with pytest.raises(Refused):
+        Guard(["127.0.0.0/8"], resolver=resolving({})).addresses("10.0.0.1", 80)
+
+
+def test_a_refused_url_gives_up_at_once_and_is_recorded(store: Store) -> None:
+    names = resolving({"hooks.example": ["10.0.0.1"]})
+    n = notifier(store)
+    n.webhooks = Webhooks((SECRET,), Guard(resolver=names), 1.0)
+    tid = track(store, "1", callback_url="https://hooks.example/in")
+    store.untrack(tid)
+    drain(n)
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and state["given_up"] == 1 and state["pending"] == 0
+    assert "10.0.0.1, a private address" in state["last_error"]
+
+
+# -- signing -----------------------------------------------------------------------------
+
+
+def test_the_signature_verifies_and_a_tampered_body_or_old_stamp_does_not() -> None:
+    body = b'{"event_id":"1-0"}'
+    header = signature_header([SECRET, "old-secret"], body, timestamp=int(time.time()))
+    assert header.count("v1=") == 2
+    assert verify(header, body, SECRET) and verify(header, body, "old-secret")
+    assert not verify(header, body + b" ", SECRET)
+    assert not verify(header, body, "another")
+    stale = signature_header([SECRET], body, timestamp=int(time.time()) - 301)
+    assert not verify(stale, body, SECRET)
+
+
+# -- deliveries --------------------------------------------------------------------------
+
+
+def test_every_event_reaches_the_receiver_in_order_signed(store: Store, receiver: Receiver) -> None:
+    tid = track(store, "10", callback_url=receiver.url, meta={"order": 1})
+    life(store, tid)
+    drain(notifier(store))
+    got = [r.event for r in receiver.delivered]
+    assert [(e["state"], e["outcome"]) for e in got] == [("sent", "active"), ("delivered", "active"),
+                                                         ("read", "settled")]  # fmt: skip
+    assert all(e["meta"] == {"order": 1} for e in got)
+    assert all(verify(r.signature, r.body, SECRET) and r.event_id == r.event["event_id"] for r in receiver.delivered)
+    assert store.redis.llen(store.keys.notify.outbox(tid)) == 0 and store.redis.zcard(store.keys.notify.due) == 0
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and (state["delivered"], state["last_event"]) == (3, got[-1]["event_id"])
+
+
+def test_failures_are_retried_and_the_order_holds(store: Store) -> None:
+    with Receiver(fail_first=3, failures=("500", "reset", "429", "hang"), hang_s=1.0) as receiver:
+        ids = [track(store, str(100 + i), callback_url=receiver.url) for i in range(5)]
+        for tid in ids:
+            life(store, tid)
+        drain(notifier(store, dataclasses.replace(SETTINGS, notify_timeout_s=0.2)), rounds=2000)
+        by_tracker: dict[str, list[str]] = {}
+        for r in receiver.delivered:
+            by_tracker.setdefault(r.event["tracker"], []).append(r.event["state"])
+        assert by_tracker == {tid: ["sent", "delivered", "read"] for tid in ids}
+        assert receiver.count >= 4 * 15
+    assert int(store.redis.hget(store.keys.stats, "notify:retried") or 0) >= 45
+
+
+def test_a_refusing_receiver_is_given_up_on_and_recorded(store: Store) -> None:
+    with Receiver(status=404) as receiver:
+        tid = track(store, "20", callback_url=receiver.url)
+        life(store, tid)
+        drain(notifier(store))
+        assert len(receiver.attempts) == 3  # each event once: a 404 is not retried
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and state["given_up"] == 3 and "HTTP 404" in state["last_error"]
+    assert int(store.redis.hget(store.keys.stats, "notify:given_up") or 0) == 3
+
+
+def test_past_the_retry_time_an_event_is_given_up_and_the_next_goes(store: Store) -> None:
+    settings = dataclasses.replace(SETTINGS, notify_retry_s=0.2)
+    with Receiver(fail_first=1000, failures=("503",)) as receiver:
+        tid = track(store, "30", callback_url=receiver.url)
+        store.untrack(tid)
+        drain(notifier(store, settings), rounds=2000)
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and state["given_up"] == 1 and "gave up after" in state["last_error"]
+
+
+def test_a_callback_task_gets_the_event_and_a_broker_error_is_retried(store: Store) -> None:
+    sent: list[tuple[str, dict[str, Any], str]] = []
+    failures = iter([True, False, False, False, True, False])
+
+    def publish(task: str, kwargs: dict[str, Any], queue: str) -> None:
+        if next(failures, False):
+            raise ConnectionError("broker away")
+        sent.append((task, kwargs, queue))
+
+    tid = track(store, "40", callback_task="billing.on_status", callback_queue="billing")
+    life(store, tid)
+    drain(notifier(store), publish)
+    assert [(t, q) for t, _, q in sent] == [("billing.on_status", "billing")] * 3
+    assert [kw["event"]["state"] for _, kw, _ in sent] == ["sent", "delivered", "read"]
+
+
+def test_both_callbacks_and_a_task_sent_once_while_its_webhook_is_retried(store: Store) -> None:
+    sent: list[str] = []
+    with Receiver(fail_first=2, failures=("500",)) as receiver:
+        tid = track(store, "50", callback_task="billing.on", callback_url=receiver.url)
+        store.untrack(tid)
+        drain(notifier(store), lambda task, kw, q: sent.append(kw["event"]["event_id"]))
+        assert len(receiver.delivered) == 1 and len(receiver.attempts) == 3
+    assert sent == [receiver.delivered[0].event_id]
+
+
+def test_one_holder_at_a_time(store: Store, receiver: Receiver) -> None:
+    tid = track(store, "60", callback_url=receiver.url)
+    store.untrack(tid)
+    n = notifier(store)
+    keys = store.keys
+    begun = n._begin(
+        (
+            keys.notify.outbox(tid),
+            keys.notify.delivery(tid),
+            keys.tracker(tid),
+            keys.notify.due,
+            keys.notify.since,
+            keys.stats,
+        ),
+        (tid, "holder", 60_000),
+    )
+    assert begun[0] == "go"
+    assert n.deliver(tid, None).status == "busy"
+    assert receiver.attempts == []
+
+
+def test_an_attempt_that_never_reported_is_counted_when_it_goes_again(store: Store, receiver: Receiver) -> None:
+    tid = track(store, "70", callback_url=receiver.url)
+    store.untrack(tid)
+    n = notifier(store)
+    keys = store.keys
+    n._begin(
+        (
+            keys.notify.outbox(tid),
+            keys.notify.delivery(tid),
+            keys.tracker(tid),
+            keys.notify.due,
+            keys.notify.since,
+            keys.stats,
+        ),
+        (tid, "dead-worker", 1),
+    )  # its worker dies: the 1 ms lease runs out
+    time.sleep(0.01)
+    assert n.deliver(tid, None).results == {"delivered": 1}
+    assert store.redis.hget(keys.stats, "notify:redelivered") == "1"
+
+
+def test_without_a_secret_webhooks_wait(store: Store, receiver: Receiver) -> None:
+    n = notifier(store, dataclasses.replace(SETTINGS, callback_secrets=()))
+    n.webhooks = Webhooks((), Guard(["127.0.0.0/8"]), 1.0)
+    tid = track(store, "80", callback_url=receiver.url)
+    store.untrack(tid)
+    assert n.deliver(tid, None).results == {"retry": 1}
+    assert receiver.attempts == []
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and "STATUSWATCH_CALLBACK_SECRET" in state["last_error"] and state["pending"] == 1
