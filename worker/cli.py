@@ -52,8 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _unreachable(exc: BaseException) -> str:
     """One line for an error of a service the command talks to (no URL password, no traceback)."""
     from redis.exceptions import RedisError
-
-    from worker.doctor import safe_url
+    from statuswatch_client.contract import safe_url
 
     text = " ".join(str(exc).split())[:300]
     try:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from statuswatch_client.contract import safe_url
+
 from config import ConfigError, Settings, load_accounts, load_settings
 from worker import misrouted, providers
 from worker.errors import NotReady, ProviderError
@@ -116,18 +118,3 @@ def _store(settings: Settings) -> Iterator[Verdict]:
         )
     else:
         yield Verdict("warn", "redis persistence", "none (no AOF, no RDB saves): a restart loses every tracker")
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, wherever it is: ``user:***@``, ``***@`` for userinfo
-    without a colon (it may be the password alone), and every query value masked (redis-py
-    takes ``?password=``; any other parameter could be a secret too)."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:  # the last '@': a password may hold '@', '?' or '/'
-        creds, _, rest = rest.rpartition("@")
-        user, colon, _ = creds.partition(":")
-        rest = f"{user}:***@{rest}" if user and colon else f"***@{rest}"
-    where, question, query = rest.partition("?")
-    if question:
-        query = "&".join(f"{name}=***" if eq else name for name, eq, _ in (p.partition("=") for p in query.split("&")))
-    return scheme + sep + where + question + query

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from statuswatch_client.contract import (
     MAX_ITEMS,
@@ -12,8 +13,10 @@ from statuswatch_client.contract import (
     TRACK_TASK,
     UNTRACK_TASK,
     item_kwargs,
+    masked_query,
     parse_track,
     parse_untrack,
+    safe_url,
 )
 
 
@@ -74,5 +77,25 @@ class Client:
         return tracker_id(ref.provider, ref.account, ref.msg_id)
 
     def _send(self, name: str, kwargs: dict[str, Any]) -> None:
-        # JSON whatever the app's default: statuswatch workers accept nothing else
-        self.app.send_task(name, kwargs=kwargs, queue=TRACK_QUEUE, serializer="json")
+        # JSON whatever the app's default: statuswatch workers accept nothing else. Task events
+        # (Flower) show ``kwargsrepr``, not the arguments: a callback URL's secrets masked there.
+        self.app.send_task(name, kwargs=kwargs, queue=TRACK_QUEUE, serializer="json", kwargsrepr=shown(kwargs))
+
+
+def shown(kwargs: Mapping[str, Any]) -> str:
+    """The request as task events and Flower show it: every callback URL's userinfo and
+    query values masked (``contract.safe_url``), and track_many's items counted, not listed."""
+    if "items" in kwargs:
+        return repr({"items": f"<{len(kwargs['items'])} requests>"})
+    return repr({k: _shown_url(v) if k == "callback_url" and isinstance(v, str) else v for k, v in kwargs.items()})
+
+
+def _shown_url(url: str) -> str:
+    """A callback URL split as HTTP splits it (the authority ends at the first ``/``, ``?``
+    or ``#``), its userinfo and query values masked as ``safe_url`` masks them."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = safe_url("x://" + netloc).removeprefix("x://")
+    query = masked_query(parts.query) if parts.query else ""
+    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment="***" if parts.fragment else ""))

@@ -208,6 +208,24 @@ def echo(value: object) -> str:
 # -- one rule per field --------------------------------------------------------------------
 
 
+def safe_url(url: str) -> str:
+    """The URL without its secrets, wherever they are: ``user:***@``, ``***@`` for userinfo
+    without a colon (it may be the password alone), and every query value masked (redis-py
+    takes ``?password=``, a webhook URL may carry ``?token=``; any parameter could be one)."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:  # the last '@': a password may hold '@', '?' or '/'
+        creds, _, rest = rest.rpartition("@")
+        user, colon, _ = creds.partition(":")
+        rest = f"{user}:***@{rest}" if user and colon else f"***@{rest}"
+    where, question, query = rest.partition("?")
+    return scheme + sep + where + question + (masked_query(query) if question else "")
+
+
+def masked_query(query: str) -> str:
+    """A URL's query with every value masked: ``a=***&b``."""
+    return "&".join(f"{name}=***" if eq else name for name, eq, _ in (p.partition("=") for p in query.split("&")))
+
+
 def _known_fields(kwargs: Mapping[str, Any], allowed: Sequence[str]) -> None:
     unknown = [name for name in kwargs if name not in allowed]
     if unknown:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from worker.doctor import safe_url
+from statuswatch_client.contract import safe_url
 
 
 @pytest.mark.parametrize(
@@ -27,3 +26,26 @@ from worker.doctor import safe_url
 def test_safe_url_hides_every_password(url: str, shown: str) -> None:
     assert safe_url(url) == shown
     assert "s3cret" not in safe_url(url) and "p@ss" not in safe_url(url)
+
+
+def test_the_client_shows_task_events_a_callback_url_without_its_secrets() -> None:
+    """Flower and task events show a task's ``kwargsrepr``: the client masks callback URLs
+    there, and sends the real URL in the arguments."""
+    from statuswatch_client.client import Client
+
+    sent: list[dict[str, object]] = []
+
+    class App:
+        def send_task(self, name: str, **options: object) -> None:
+            sent.append({"name": name, **options})
+
+    url = "https://hooks:s3cret@example.test/in?token=p@ss&x=1"
+    Client(App()).track("wamm", "shop", "7", callback_url=url)
+    Client(App()).track_many([{"provider": "wamm", "account": "shop", "msg_id": str(i), "callback_url": url}
+                              for i in range(3)])  # fmt: skip
+    single, bulk = sent
+    assert single["kwargs"]["callback_url"] == url  # type: ignore[index]
+    shown = str(single["kwargsrepr"])
+    assert "https://hooks:***@example.test/in?token=***&x=***" in shown
+    assert "s3cret" not in shown and "p@ss" not in shown
+    assert bulk["kwargsrepr"] == repr({"items": "<3 requests>"})
