@@ -1,4 +1,5 @@
-"""One gateway call under the fleet's rate limit: a limiter token for each attempt, a few
+"""One gateway call under the fleet's rate limit: a limiter token for each attempt, asked
+for by the connection right before the request is written (``worker.arrival``), a few
 quick retries of transient errors, every request counted, latency noted. A denial is
 raised, never waited for."""
 
@@ -56,27 +57,8 @@ class Fetch:
         """
         slots = [slot_us]
 
-        def attempt() -> T:
-            slot = slots.pop() if slots else 0  # a retry after a transient error was never planned
-            asked_at = time.monotonic()
-            decision = self.limiter.acquire(account, method, slot)
-            if not decision.allowed:
-                raise Denied(decision, slot)
-            arrival.fresh_for(asked_at, self.limiter.fresh_s(account, method))
-            started = self.clock()
-            try:
-                answer = call()
-            except arrival.StaleGrant as stale:
-                raise self._stale(account, method, decision, slot, stale, tally) from None
-            except Exception as exc:
-                tally.record(method, disposition_of(exc).request_result, self.clock() - started)
-                raise
-            finally:
-                tally.sent_after(arrival.done())
-            seconds = self.clock() - started
-            tally.record(method, "ok", seconds)
-            self.gateways.note_latency(account.provider, seconds)
-            return answer
+        def attempt() -> T:  # a retry after a transient error was never planned: slot 0
+            return self._attempt(account, method, call, tally, slots.pop() if slots else 0)
 
         retrying = Retrying(
             retry=retry_if_exception(_retried_in_place),
@@ -86,12 +68,31 @@ class Fetch:
         )
         return retrying(attempt)
 
-    def _stale(
-        self, account: Account, method: str, decision: Decision, slot: int, stale: arrival.StaleGrant, tally: Tally
-    ) -> Denied:
+    def _attempt(self, account: Account, method: str, call: Callable[[], T], tally: Tally, slot: int) -> T:
+        # the grant is asked for by the connection, right before the request's first byte
+        fresh_s = self.limiter.fresh_s(account, method)
+        arrival.grant_on_send(lambda: self.limiter.acquire(account, method, slot), fresh_s)
+        started = self.clock()
+        try:
+            answer = call()
+        except arrival.Denial as denial:
+            raise Denied(denial.decision, slot) from None
+        except arrival.StaleGrant as stale:
+            raise self._stale(account, method, slot, stale, tally) from None
+        except Exception as exc:
+            tally.record(method, disposition_of(exc).request_result, self.clock() - started)
+            raise
+        finally:
+            tally.sent_after(arrival.done())
+        seconds = self.clock() - started
+        tally.record(method, "ok", seconds)
+        self.gateways.note_latency(account.provider, seconds)
+        return answer
+
+    def _stale(self, account: Account, method: str, slot: int, stale: arrival.StaleGrant, tally: Tally) -> Denied:
         """The request never left: the grant goes back, and the tracker waits for the next
         slot (one interval), as if the limiter had said not yet."""
-        self.limiter.refund(account, method, decision.granted_at_us)
+        self.limiter.refund(account, method, stale.decision.granted_at_us)
         tally.add(f"grants:stale:{account.provider}")
         interval_s = self.limiter.spacing_s(self.limiter.rate_per_s(account, method))
         return Denied(Decision(False, interval_s, "stale"), slot)

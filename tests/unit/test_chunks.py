@@ -16,6 +16,7 @@ import tenacity
 
 from config import load_settings
 from tasks import tracking
+from worker import arrival
 from worker.dispatch import Dispatcher
 from worker.errors import TransientError
 from worker.fleet import Fleet
@@ -93,6 +94,7 @@ class FlakyGateway:
         return "msg_state"
 
     def fetch(self, ref: object) -> Observation:
+        arrival.leaving()  # where the HTTP connection would write the request: the limiter is asked
         self.calls += 1
         if self.calls == 1:
             raise TransientError("HTTP 502", provider="wamm")
@@ -117,19 +119,20 @@ def test_a_denied_retry_is_re_sent_and_a_denied_planned_check_goes_back_on_its_s
     # grid for half an interval: its task is re-sent with that countdown.
     retried = e.checker.check("wamm:shop:1", slot_us=now_us(e))
     assert isinstance(retried, Requeue) and gateway.calls == 1 and retried.after_s > 0 and retried.requeued == 1
-    # A planned check denied in its slot by a few ms (the log is full for 10 ms more) is not
+    # A planned check denied in its slot by a few ms (the log is full for 20 ms more: under
+    # half an interval, and more than a loaded machine takes from here to the limiter) is not
     # re-sent into the next slot, which belongs to another planned check: it is deferred.
     (bucket,) = e.limiter.buckets(account, "msg_state")
     e.limiter.redis.delete(e.limiter.keys.rate(account.credential_key, bucket))
     window_us = round(20 * e.limiter.spacing_s(20) * 1e6)
-    full = [str(now_us(e) - window_us + 10_000)] * 20
+    full = [str(now_us(e) - window_us + 20_000)] * 20
     e.limiter.redis.lpush(e.limiter.keys.grants(account.credential_key, bucket), *full)
     deferred = e.checker.check("wamm:shop:1", slot_us=now_us(e))
     assert isinstance(deferred, Deferred) and gateway.calls == 1
-    assert deferred.reason == "rate" and 0 < deferred.deferred_s <= 0.011
+    assert deferred.reason == "rate" and 0 < deferred.deferred_s <= 0.021
     # the same denial for an unplanned attempt: re-sent with that countdown
     again = e.checker.check("wamm:shop:1")
-    assert isinstance(again, Requeue) and 0 < again.after_s <= 0.011
+    assert isinstance(again, Requeue) and 0 < again.after_s <= 0.021
     # A planned check that came before its own slot (0.3 of an interval past what EARLY
     # lets through), the window having room: re-sent with that countdown, keeping its slot.
     e.limiter.redis.delete(e.limiter.keys.grants(account.credential_key, bucket))
@@ -212,6 +215,7 @@ class MeetingGateway:
         return "msg_state"
 
     def fetch(self, ref: object) -> Observation:
+        arrival.leaving()
         self.barrier.wait()
         return Observation(State.READ, "viewed")
 
@@ -281,6 +285,7 @@ class QuietBatch:
         return "msg_state"
 
     def recent(self, window_s: float) -> list[tuple[str, Observation]]:
+        arrival.leaving()
         return []
 
 

@@ -75,7 +75,7 @@ class Http:
     def _exchange(self, method: str, url: str, deadline: float, kwargs: dict[str, Any]) -> Reply:
         try:
             response = transport.session().request(method, url, timeout=self.timeout_s, stream=True, **kwargs)
-        except arrival.StaleGrant:
+        except arrival.NotSent:
             raise  # nothing was sent: the limiter's business, not an error
         except Exception as exc:  # requests' errors, and whatever else asking raised
             raise self._failure(method, url, exc, deadline) from None

@@ -86,7 +86,7 @@ class _HTTPConnection(HTTPConnection):
     def send(self, data: Any) -> None:
         if self.sock is None:  # connected first, so a slow connect counts against the grant
             self.connect()
-        arrival.leaving()  # the grant is still fresh, or nothing is written
+        arrival.leaving()  # the limiter's grant, fresh, or nothing is written
         super().send(data)
 
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's own
