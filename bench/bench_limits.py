@@ -1,6 +1,6 @@
 """Per-token limits under load: statuswatch next to the idiomatic Celery baseline, same run.
 
-    python -m bench.bench_limits [--messages 5000] [--workers 2 4] [--quick]
+    python -m bench.bench_limits [--messages 5000] [--workers 2 4] [--quick] [--cpu-load N]
 
 The same load goes through both: MESSAGES WAMM messages over TOKENS tokens, each token limited
 to RATE requests/s (the simulator answers 429 above it and measures every sliding one-second
@@ -9,6 +9,11 @@ system and worker count it prints: the largest per-token one-second window / the
 until every message settled against the floor (messages / total allowed rate), utilisation of
 the allowed rate while a backlog exists, 429s, gateway requests per settled message and worker
 CPU per gateway request against a Celery no-op task's (measured in the same run).
+
+``--cpu-load N``: N processes spin at the workers' priority while each system runs (a busy
+machine). The simulator always runs at a higher priority (nice -10), as a gateway on a
+machine of its own would: what it counts is when requests arrive, not when a busy machine
+let it look.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.load import cpu_hogs
 from bench.noop_app import NOOP_TASK
 from bench.procs import NOOP_APP, STATUSWATCH_APP, BenchStack, cpu_s
 from bench.report import note, show, verdict
@@ -229,15 +235,16 @@ def run_paced_noop(workdir: Path, workers: int, total: int, rate_per_s: float) -
         deployment.stop()
 
 
-def one(system: str, workdir: Path, workers: int, messages: int) -> Result:
+def one(system: str, workdir: Path, workers: int, messages: int, cpu_load: int = 0) -> Result:
     plan = lives(messages)
-    with start_process(latency_s=LATENCY_S, rate_limits={"wamm": RATE}, retry_after=False) as sim:
+    with start_process(latency_s=LATENCY_S, rate_limits={"wamm": RATE}, retry_after=False, nice=-10) as sim:
         sim.client.add_messages(
             {"provider": "wamm", "credential": wamm_token(a), "msg_id": m, "life": life}
             for (a, m), life in plan.items()
         )
         runner = run_statuswatch if system == "statuswatch" else run_baseline
-        return runner(workdir, workers, plan, sim)
+        with cpu_hogs(cpu_load, RUN_LIMIT_S + 60):
+            return runner(workdir, workers, plan, sim)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--quick", action="store_true", help="1,000 messages, 2 workers")
+    parser.add_argument("--cpu-load", type=int, default=0, help="processes spinning alongside each run")
+    parser.add_argument("--only", choices=["statuswatch", "baseline"], help="run one system, not both")
     args = parser.parse_args(argv)
     if args.quick:
         args.messages, args.workers = 1000, [2]
     workdir = Path(tempfile.mkdtemp(prefix="swbench-limits-"))
     print(f"bench_limits {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC: {args.messages} messages, "
-          f"{TOKENS} tokens x {RATE}/s, {LATENCY_S * 1000:.0f} ms latency, read within {SETTLE_S:.0f} s")  # fmt: skip
+          f"{TOKENS} tokens x {RATE}/s, {LATENCY_S * 1000:.0f} ms latency, read within {SETTLE_S:.0f} s, "
+          f"{args.cpu_load} CPU hogs")  # fmt: skip
     noop = run_noop(workdir, f"swbench-{uuid.uuid4().hex[:6]}-noop", 5000)
     flood_ms = noop.whole.cpu_ms_per_task
     results, paced_ms, track_ms = [], {}, {}
@@ -259,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  done: paced no-op, {workers} workers ({paced_ms[workers]:.2f} ms per task)", flush=True)
         track_ms[workers] = run_tracking(workdir, workers, lives(args.messages))
         print(f"  done: tracking alone, {workers} workers ({track_ms[workers]:.2f} ms per track)", flush=True)
-        for system in ("Celery baseline", "statuswatch"):
-            results.append(one(system, workdir, workers, args.messages))
+        systems = {"statuswatch": ["statuswatch"], "baseline": ["Celery baseline"]}
+        for system in systems.get(args.only, ["Celery baseline", "statuswatch"]):
+            results.append(one(system, workdir, workers, args.messages, args.cpu_load))
             print(f"  done: {system}, {workers} workers", flush=True)
     floor_s = args.messages / (TOKENS * RATE)
     rows = []
@@ -300,28 +311,21 @@ def main(argv: list[str] | None = None) -> int:
     sw = {r.workers: r for r in results if r.system == "statuswatch"}
     base = {r.workers: r for r in results if r.system != "statuswatch"}
     targets = []
-    for w in sw:
-        s, b = sw[w], base[w]
-        per_settled = s.requests / max(s.settled, 1), b.requests / max(b.settled, 1)
-        targets += [
-            [f"worst window / limit ({w} workers)", f"{s.worst_window:.2f}", "<= 1.0", verdict(s.worst_window <= 1.0)],
-            [f"time / baseline's ({w})", f"{s.seconds / b.seconds:.2f}", "<= 0.5", verdict(s.seconds <= b.seconds / 2)],
-            [f"time / floor ({w})", f"{s.seconds / floor_s:.2f}", "<= 1.4", verdict(s.seconds <= 1.4 * floor_s)],
-            [f"utilisation ({w} workers)", f"{s.utilisation:.0%}", ">= 90%", verdict(s.utilisation >= 0.9)],
-            [
-                f"requests per settled, vs baseline ({w} workers)",
-                f"{per_settled[0]:.2f} vs {per_settled[1]:.2f}",
-                "<= baseline",
-                verdict(per_settled[0] <= per_settled[1]),
-            ],
-        ]  # fmt: skip
+    for w, s in sw.items():
         per_check = (s.cpu_s * 1000 - args.messages * track_ms[w]) / max(s.requests, 1) / paced_ms[w]
-        per_request = s.cpu_s * 1000 / max(s.requests, 1) / paced_ms[w]
         targets += [
-            [f"CPU per check, tracking taken out, / paced no-op ({w})", f"{per_check:.2f}", "<= 2.0",
-             verdict(per_check <= 2.0)],
-            [f"CPU per request, tracking in, / paced no-op ({w})", f"{per_request:.2f}", "(info)", ""],
+            [f"worst window / limit ({w} workers)", f"{s.worst_window:.2f}", "<= 1.00", verdict(s.worst_window <= 1.0)],
+            [f"429s ({w})", s.throttled, "0", verdict(s.throttled == 0)],
+            [f"utilisation ({w} workers)", f"{s.utilisation:.0%}", ">= 95%", verdict(s.utilisation >= 0.95)],
+            [f"time / floor ({w})", f"{s.seconds / floor_s:.2f}", "<= 1.05", verdict(s.seconds <= 1.05 * floor_s)],
+            [f"CPU per check, tracking taken out, / paced no-op ({w})", f"{per_check:.2f}", "<= 1.0",
+             verdict(per_check <= 1.0)],
         ]  # fmt: skip
+        if (b := base.get(w)) is not None:
+            per_settled = s.requests / max(s.settled, 1), b.requests / max(b.settled, 1)
+            targets.append([f"requests per settled, vs baseline ({w} workers)",
+                            f"{per_settled[0]:.2f} vs {per_settled[1]:.2f}", "<= baseline",
+                            verdict(per_settled[0] <= per_settled[1])])  # fmt: skip
     show("Targets", ["figure", "measured", "target", "result"], targets)
     return 0
 

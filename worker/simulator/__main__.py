@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--config", type=_config, default={}, help="JSON object as for POST /_sim/config, or @path to a JSON file"
     )
     parser.add_argument("--cpu", type=int, help="pin the process to this core (Linux)")
+    parser.add_argument(
+        "--nice", type=int, help="run at this nice value (below 0 needs root): a gateway on a machine of its own"
+    )
     return parser.parse_args(argv)
 
 
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    if args.nice is not None:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
 
     def ready(port: int) -> None:
         if args.port_file:

@@ -25,7 +25,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 class SimulatorProcess:
     """A simulator child process; `stop` sends SIGTERM, then kills it after a timeout."""
 
-    def __init__(self, host: str, port: int, config: dict[str, Any], cpu: int | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, config: dict[str, Any], cpu: int | None = None, nice: int | None = None
+    ) -> None:
         self.host = host
         self._dir = tempfile.mkdtemp(prefix="statuswatch-simulator-")
         port_file = os.path.join(self._dir, "port")
@@ -44,6 +46,8 @@ class SimulatorProcess:
         ]
         if cpu is not None:
             command += ["--cpu", str(cpu)]
+        if nice is not None:
+            command += ["--nice", str(nice)]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
@@ -97,7 +101,10 @@ class SimulatorProcess:
         raise RuntimeError(f"the simulator did not start within {START_TIMEOUT_S} s")
 
 
-def start_process(host: str = "127.0.0.1", port: int = 0, *, cpu: int | None = None, **config: Any) -> SimulatorProcess:
+def start_process(
+    host: str = "127.0.0.1", port: int = 0, *, cpu: int | None = None, nice: int | None = None, **config: Any
+) -> SimulatorProcess:
     """Start the simulator in a child process and wait until it answers; `config` as for
-    `/_sim/config`; `cpu` pins the child to that core (Linux)."""
-    return SimulatorProcess(host, port, config, cpu)
+    `/_sim/config`; `cpu` pins the child to that core (Linux); `nice` sets its priority
+    (a negative one, for a gateway that a busy test machine must not slow, needs root)."""
+    return SimulatorProcess(host, port, config, cpu, nice)
