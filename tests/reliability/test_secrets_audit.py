@@ -10,7 +10,8 @@ Then every corpus is searched for every credential, raw and URL-encoded:
 - the DEBUG log of the worker and of beat, and the output of ``statuswatch doctor`` and
   ``statuswatch metrics --once`` run at DEBUG against the same deployment;
 - every key and value of the namespace, the events stream and the rejected stream;
-- Flower's HTTP API: ``/api/tasks``, ``/api/workers``, ``/api/task/info/<id>``.
+- Flower's HTTP API: ``/api/tasks``, ``/api/workers``, ``/api/task/info/<id>``;
+- what a webhook receiver (another host, to statuswatch) got: every header and body.
 
 An audit that searched an empty or wrong corpus would pass, so the run first plants a
 canary (a harmless marker) in each place the audit searches, by the same path a secret
@@ -47,6 +48,7 @@ import requests
 from tests.conftest import REDIS_URL
 from tests.integration.harness import Deployment
 from worker.local import AccountTables
+from worker.receiver import Receiver
 from worker.simulator import SimulatorClient, start_in_thread
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -57,7 +59,8 @@ WAMM_REVOKED = f"wammtok-{RUN}+revoked/77b1"
 WAMM_UNREACHABLE = f"wammtok-{RUN}+down/5c2e"
 GREEN_TOKEN = f"greenapitok-{RUN}=4b7d"  # apiTokenInstance
 WBIZ_KEY = f"wbizkey-{RUN}&0e5a"  # api_key
-SECRETS = (WAMM_TOKEN, WAMM_REVOKED, WAMM_UNREACHABLE, GREEN_TOKEN, WBIZ_KEY)
+CALLBACK_SECRET = f"cbsecret-{RUN}/d41c"  # STATUSWATCH_CALLBACK_SECRET: signs webhooks, never sent
+SECRETS = (WAMM_TOKEN, WAMM_REVOKED, WAMM_UNREACHABLE, GREEN_TOKEN, WBIZ_KEY, CALLBACK_SECRET)
 ID_INSTANCE = "1101000077"
 
 #: canaries, one per path a value takes: letters and digits only, so each is valid where planted
@@ -318,8 +321,15 @@ def state_of(tasks: dict[str, dict[str, Any]], task_id: str) -> str | None:
 # -- the audit ---------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver that fails each event's first attempt: a retry is signed again."""
+    with Receiver(fail_first=1, failures=("500",)) as running:
+        yield running
+
+
 def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
-    tmp_path: Path, namespace: str, simulator: SimulatorClient, closed_port: int
+    tmp_path: Path, namespace: str, simulator: SimulatorClient, closed_port: int, receiver: Receiver
 ) -> None:
     gateway_messages(simulator)
     workdir = tmp_path / f"deployment-{CANARY['path']}"  # beat and doctor print paths under it
@@ -328,6 +338,7 @@ def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
     deployment = Audited(
         workdir, namespace, accounts(simulator.url, closed_port),
         STATUSWATCH_DEFAULT_EXPIRES_S="4", FLOWER_BASIC_AUTH=":".join(AUTH),
+        STATUSWATCH_CALLBACK_SECRET=CALLBACK_SECRET, STATUSWATCH_CALLBACK_ALLOW_NETWORKS="127.0.0.0/8",
     )  # fmt: skip
     ids = {kind: f"{kind}-{RUN}-{uuid.uuid4().hex[:8]}" for kind in ("meta", "stray", "exc", "reject")}
     hostile_ids = {f"hostile{i}-{RUN}-{uuid.uuid4().hex[:8]}" for i in range(len(HOSTILE))}
@@ -359,7 +370,8 @@ def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
 
         for kwargs in TRACKED:
             deployment.track(**kwargs)
-        meta = {"provider": "wamm", "account": "shop", "msg_id": "5", "meta": {"note": CANARY["meta"]}}
+        meta = {"provider": "wamm", "account": "shop", "msg_id": "5", "meta": {"note": CANARY["meta"]},
+                "callback_url": receiver.url}  # fmt: skip
         deployment.send("statuswatch.track", ids["meta"], kwargs=meta)
         bad = {"provider": "wamm", "account": f"{CANARY['reject']}/x", "msg_id": "1"}
         deployment.send("statuswatch.track", ids["reject"], kwargs=bad)
@@ -382,6 +394,17 @@ def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
 
         deployment.wait_for(flower_saw_them_end, 20, "Flower to show the sent tasks ended")
 
+        deployment.wait_for(
+            lambda: (
+                any(r.answered == "500" for r in receiver.attempts)
+                and any(r.event.get("outcome") == "settled" for r in receiver.delivered)
+            ),
+            30,
+            "the webhook's final event",
+        )
+        corpora["webhook receiver"] = "\n".join(
+            f"{r.path} {r.event_id} {r.signature} {r.body.decode('utf-8', 'replace')}" for r in receiver.attempts
+        )
         corpora["doctor"] = deployment.cli_at_debug("doctor")
         corpora["metrics"] = deployment.cli_at_debug("metrics", "--once")
         tasks = flower_get(flower_port, "/api/tasks")
@@ -430,6 +453,7 @@ def test_no_credential_reaches_any_corpus_and_every_planted_canary_does(
         "flower /api/tasks": ["meta", "exc"],
         "flower /api/workers": ["node"],
         "flower /api/task/info": ["meta", "exc", "reject"],
+        "webhook receiver": ["meta"],  # the producer's meta comes back with each event
     }
     missing = [f"{kind} in {corpus}" for corpus, kinds in planted.items() for kind in kinds
                if CANARY[kind] not in corpora.get(corpus, "")]  # fmt: skip
