@@ -3,7 +3,8 @@
 The connection goes to an address ``Guard`` allowed a moment before (so a name cannot
 resolve to a private address after the check), TLS is checked against the URL's host
 name, no redirect is followed, and the answer is read to at most ``MAX_ANSWER_BYTES``. A
-watchdog shuts the socket at the deadline, so a receiver that answers a byte at a time
+watchdog shuts the socket at the deadline (for HTTPS the TLS socket, watched from before
+its handshake: wrapping detaches the plain one), so a receiver that answers a byte at a time
 cannot hold a worker thread longer than the timeout. Errors are in our words: the URL (which
 may carry a receiver's token) and the secrets are never in them.
 """
@@ -91,10 +92,14 @@ _watchdog = _Watchdog()
 class Webhooks:
     """Posts signed events. ``secrets``: the current signing key first."""
 
-    def __init__(self, secrets: Sequence[str], guard: Guard, timeout_s: float) -> None:
+    def __init__(
+        self, secrets: Sequence[str], guard: Guard, timeout_s: float, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.secrets = tuple(secrets)
         self.guard = guard
         self.timeout_s = timeout_s
+        #: the TLS settings (tests pass one that trusts their own certificate)
+        self.tls = tls or ssl.create_default_context()
 
     def post(self, url: str, event_id: str, body: bytes) -> Outcome:
         if not self.secrets:
@@ -125,12 +130,17 @@ class Webhooks:
         sock: socket.socket | None = None
         try:
             sock = socket.create_connection((address, port), timeout=self.timeout_s)
-            _watchdog.watch(sock, deadline)
             conn: http.client.HTTPConnection
             if https:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+                # wrapping detaches the plain socket (its fileno becomes -1): the watchdog
+                # watches the TLS socket, the handshake included
+                wrapped = self.tls.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+                sock = wrapped
+                _watchdog.watch(sock, deadline)
+                wrapped.do_handshake()
                 conn = http.client.HTTPSConnection(host, port, timeout=self.timeout_s)
             else:
+                _watchdog.watch(sock, deadline)
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
             conn.sock = sock
             conn.request("POST", target, body=body, headers=headers)
