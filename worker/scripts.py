@@ -252,6 +252,18 @@ class NotifyDoneArgs(NamedTuple):
     counts: str  #: ``worker.tally.encode``
 
 
+class NotifyRenewKeys(NamedTuple):
+    delivery: str
+    notify: str
+    busy: str
+
+
+class NotifyRenewArgs(NamedTuple):
+    tracker_id: str
+    token: str
+    lease_ms: int
+
+
 REGISTER = Script("register", TrackerKeys, RegisterArgs)
 UNTRACK = Script("untrack", TrackerKeys, UntrackArgs)
 OBSERVE = Script("observe", TrackerKeys, ObserveArgs)
@@ -266,9 +278,10 @@ NOTIFY_CLAIM = Script("notify_claim", NotifyClaimKeys, NotifyClaimArgs)
 NOTIFY_BEGIN = Script("notify_begin", NotifyBeginKeys, NotifyBeginArgs)
 NOTIFY_SLOT = Script("notify_slot", NotifySlotKeys, NotifySlotArgs)
 NOTIFY_DONE = Script("notify_done", NotifyDoneKeys, NotifyDoneArgs)
+NOTIFY_RENEW = Script("notify_renew", NotifyRenewKeys, NotifyRenewArgs)
 
 #: every script in worker/lua/ but the prelude
 SCRIPTS: tuple[Script[Any, Any], ...] = (
     REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE,
-    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE,
+    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE, NOTIFY_RENEW,
 )  # fmt: skip

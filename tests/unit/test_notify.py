@@ -260,3 +260,44 @@ def test_without_a_secret_webhooks_wait(store: Store, receiver: Receiver) -> Non
     assert receiver.attempts == []
     state = delivery_state(store.redis, store.keys, tid)
     assert state is not None and "STATUSWATCH_CALLBACK_SECRET" in state["last_error"] and state["pending"] == 1
+
+
+class Recording:
+    """A Webhooks stand-in: records the delivery's lease end at each post, answers 2xx."""
+
+    def __init__(self, store: Store, tid: str) -> None:
+        self.store, self.tid, self.lease_ends = store, tid, []  # type: list[int]
+
+    def post(self, url: str, event_id: str, body: bytes) -> Any:
+        from worker.notify.webhook import Outcome
+
+        until = self.store.redis.hget(self.store.keys.notify.delivery(self.tid), "lease_until")
+        self.lease_ends.append(int(until))
+        return Outcome("delivered", kind="2xx")
+
+
+def test_the_lease_is_renewed_after_the_callback_task_before_the_webhook(store: Store, receiver: Receiver) -> None:
+    tid = track(store, "90", callback_task="billing.on", callback_url=receiver.url)
+    store.untrack(tid)
+    n = notifier(store)
+    n.webhooks = recording = Recording(store, tid)  # type: ignore[assignment]
+    delivery = store.keys.notify.delivery(tid)
+
+    def slow_publish(task: str, kwargs: dict[str, Any], queue: str) -> None:
+        # the publish took nearly all of the lease
+        store.redis.hset(delivery, "lease_until", int(time.time() * 1000) + 5)
+
+    assert n.deliver(tid, slow_publish).results == {"delivered": 1}
+    assert recording.lease_ends[0] >= time.time() * 1000 + n.lease_ms - 1000
+
+
+def test_a_lease_lost_during_the_callback_task_sends_no_webhook(store: Store, receiver: Receiver) -> None:
+    tid = track(store, "91", callback_task="billing.on", callback_url=receiver.url)
+    store.untrack(tid)
+    n = notifier(store)
+
+    def outlasting_publish(task: str, kwargs: dict[str, Any], queue: str) -> None:
+        store.redis.hset(store.keys.notify.delivery(tid), "lease", "another-worker")
+
+    n.deliver(tid, outlasting_publish)
+    assert receiver.attempts == []

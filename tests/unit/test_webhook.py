@@ -125,3 +125,19 @@ def test_the_tls_certificate_is_verified(certificate: tuple[Path, Path]) -> None
     with Dripper(server_context, for_s=1.0) as server:
         outcome = webhooks.post(f"https://localhost:{server.port}/hook", "1-0", b"{}")
     assert (outcome.result, outcome.kind) == ("retry", "connection")
+
+
+def test_a_name_that_resolves_slowly_is_given_up_at_the_timeout() -> None:
+    calls: list[str] = []
+
+    def slow(host: str, port: int) -> list[tuple[Any, ...]]:
+        calls.append(host)
+        time.sleep(3.0)
+        return [(2, 1, 6, "", ("127.0.0.1", port))]
+
+    webhooks = Webhooks((SECRET,), Guard(["127.0.0.0/8"], resolver=slow), 0.3)
+    started = time.monotonic()
+    outcome = webhooks.post("http://hooks.example/in", "1-0", b"{}")
+    assert time.monotonic() - started < 1.0
+    assert (outcome.result, outcome.kind) == ("retry", "dns") and "TimeoutError" in outcome.error
+    assert calls == ["hooks.example"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,12 +19,46 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 
 
+#: resolutions under way in this process at most (a resolver that hangs holds a thread each)
+MAX_RESOLVING = 16
+_resolving = threading.BoundedSemaphore(MAX_RESOLVING)
+
+
 class Refused(Exception):
     """The URL may not be called; the text says why (no secret in it: addresses only)."""
 
 
 def system_resolver(host: str, port: int) -> Sequence[tuple[Any, ...]]:
     return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def resolve(resolver: Resolver, host: str, port: int, timeout_s: float | None) -> Sequence[tuple[Any, ...]]:
+    """``resolver(host, port)``, given up after ``timeout_s`` (``TimeoutError``; None: no
+    limit). getaddrinfo has no timeout of its own: it runs in a daemon thread, which a
+    resolver that hangs keeps until it returns, at most ``MAX_RESOLVING`` at once."""
+    if timeout_s is None:
+        return resolver(host, port)
+    if not _resolving.acquire(blocking=False):
+        raise TimeoutError("callback_url: too many resolutions under way")
+    answer: list[Sequence[tuple[Any, ...]]] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            answer.append(resolver(host, port))
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+        finally:
+            _resolving.release()
+
+    thread = threading.Thread(target=run, name="statuswatch-resolve", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if failure:
+        raise failure[0]
+    if not answer:
+        raise TimeoutError(f"callback_url: the host did not resolve within {timeout_s:g} s")
+    return answer[0]
 
 
 def kind_of(address: Address) -> str | None:
@@ -48,15 +83,15 @@ class Guard:
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
         self.resolver = resolver
 
-    def addresses(self, host: str, port: int) -> list[str]:
-        """The addresses ``host`` resolves to now, every one of them allowed.
+    def addresses(self, host: str, port: int, timeout_s: float | None = None) -> list[str]:
+        """The addresses ``host`` resolves to now (within ``timeout_s``), every one of them allowed.
 
         Raises:
             Refused: one of them is not public and no allowed network holds it.
-            OSError: the name does not resolve (a transient failure).
+            OSError: the name does not resolve (a transient failure; ``TimeoutError``: not in time).
         """
         found: list[str] = []
-        for info in self.resolver(host, port):
+        for info in resolve(self.resolver, host, port, timeout_s):
             text = str(info[4][0]).split("%", 1)[0]  # an IPv6 zone index is no part of the address
             address = ipaddress.ip_address(text)
             kind = kind_of(address)

@@ -108,7 +108,7 @@ class Webhooks:
         host, https = parts.hostname or "", parts.scheme == "https"
         port = parts.port or (443 if https else 80)
         try:
-            addresses = self.guard.addresses(host, port)
+            addresses = self.guard.addresses(host, port, timeout_s=self.timeout_s)
         except Refused as exc:
             return Outcome("refused", str(exc), kind="refused")
         except (OSError, UnicodeError, ValueError) as exc:
