@@ -87,6 +87,8 @@ def resolving(mapping: dict[str, list[str]]) -> Any:
         ("127.0.0.1", "loopback"), ("10.0.0.1", "private"), ("169.254.169.254", "cloud metadata"),
         ("::1", "loopback"), ("::ffff:10.0.0.1", "private"), ("fe80::1", "link-local"),
         ("hooks.example", "private"), ("metadata.example", "cloud metadata"), ("local.example", "loopback"),
+        ("2002:a9fe:a9fe::", "cloud metadata"), ("2002:7f00:1::", "loopback"), ("2002:a00:1::1", "private"),
+        ("fec0::1", "site-local"), ("64:ff9b::7f00:1", "loopback"), ("64:ff9b::a00:1", "private"),
     ],
 )  # fmt: skip
 def test_a_callback_host_that_is_not_public_is_refused(host: str, kind: str) -> None:
@@ -100,6 +102,8 @@ def test_a_callback_host_that_is_not_public_is_refused(host: str, kind: str) -> 
 def test_public_hosts_pass_and_an_allowed_network_lets_loopback_through() -> None:
     guard = Guard(resolver=resolving({"hooks.example": ["93.184.216.34"]}))
     assert guard.addresses("hooks.example", 443) == ["93.184.216.34"]
+    for public in ("2002:5db8:d822::1", "2606:4700::1111"):  # 6to4 of a public IPv4, a public IPv6
+        assert Guard(resolver=resolving({})).addresses(public, 443) == [public]
     assert Guard(["127.0.0.0/8"], resolver=resolving({})).addresses("127.0.0.1", 80) == ["127.0.0.1"]
     with pytest.raises(Refused):
         Guard(["127.0.0.0/8"], resolver=resolving({})).addresses("10.0.0.1", 80)

@@ -17,6 +17,8 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: cloud metadata services: named in the refusal (they are link-local or private too)
 METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+#: NAT64's well-known prefix: the last 32 bits are the IPv4 address reached
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 #: resolutions under way in this process at most (a resolver that hangs holds a thread each)
@@ -61,10 +63,26 @@ def resolve(resolver: Resolver, host: str, port: int, timeout_s: float | None) -
     return answer[0]
 
 
+def embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries to reach it: IPv4-mapped, 6to4 (2002::/16) or
+    NAT64's well-known prefix (64:ff9b::/96); None for another."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def kind_of(address: Address) -> str | None:
     """Why an address is refused by default (None: a public address)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return kind_of(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded(address)
+        if inner is not None and (kind := kind_of(inner)) is not None:
+            return kind
+        if address.is_site_local:  # fec0::/10, deprecated, still routed inside some sites
+            return "a site-local address"
     if address in METADATA:
         return "a cloud metadata address"
     if address.is_loopback:
