@@ -305,3 +305,45 @@ def test_a_lease_lost_during_the_callback_task_sends_no_webhook(store: Store, re
 
     n.deliver(tid, outlasting_publish)
     assert receiver.attempts == []
+
+
+# -- backoff -----------------------------------------------------------------------------
+
+
+def backoff_of(store: Store, draw: float) -> Notifier:
+    settings = dataclasses.replace(SETTINGS, notify_backoff_s=1.0, notify_max_backoff_s=600.0)
+    n = notifier(store, settings)
+    n.draw = lambda: draw
+    return n
+
+
+def test_the_backoff_doubles_with_jitter_between_half_and_all_and_stops_at_the_top(store: Store) -> None:
+    low, high = backoff_of(store, 0.0), backoff_of(store, 1.0)
+    assert [low.backoff_s(a) for a in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert [high.backoff_s(a) for a in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert backoff_of(store, 0.5).backoff_s(3) == 3.0
+    assert low.backoff_s(30) == 300.0 and high.backoff_s(30) == 600.0  # 2^29 s capped at 600
+
+
+def test_retry_after_is_followed_clamped_and_never_undoes_the_backoff(store: Store) -> None:
+    n = backoff_of(store, 1.0)
+    assert n.backoff_s(1, 30.0) == 30.0  # longer than the backoff: followed
+    assert n.backoff_s(1, 10**9) == 600.0  # clamped to notify_max_backoff_s
+    assert n.backoff_s(6, 0.0) == 16.0  # Retry-After: 0 at attempt 6: half the 32 s backoff
+    assert n.backoff_s(6, -5.0) == 16.0
+    assert n.backoff_s(1, 0.0) == 0.5
+
+
+def test_a_receiver_answering_retry_after_0_is_still_backed_off(store: Store) -> None:
+    settings = dataclasses.replace(SETTINGS, notify_backoff_s=0.2, notify_max_backoff_s=10.0)
+    with Receiver(fail_first=1000, failures=("429",)) as receiver:  # 429 with Retry-After: 0
+        tid = track(store, "95", callback_url=receiver.url)
+        store.untrack(tid)
+        n = notifier(store, settings)
+        end = time.monotonic() + 0.4
+        while time.monotonic() < end:  # the beat, every 10 ms
+            for claimed in n.claim(10):
+                n.deliver(claimed, None)
+            time.sleep(0.01)
+        # the delays are at least half the backoff: 0.05, 0.1, 0.2 s (jitter drawn 0)
+        assert 1 <= len(receiver.attempts) <= 4

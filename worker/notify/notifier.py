@@ -112,13 +112,15 @@ class Notifier:
         return [str(i) for i in ids]
 
     def backoff_s(self, attempts: int, retry_after_s: float | None = None) -> float:
-        """The wait before attempt ``attempts + 1``: exponential with jitter (half to all of it),
-        or the receiver's Retry-After; both at most ``notify_max_backoff_s``."""
+        """The wait before attempt ``attempts + 1``: exponential with jitter (half to all of it);
+        a receiver's Retry-After is followed, though never shorter than half that (a
+        ``Retry-After: 0`` does not undo the backoff); both at most ``notify_max_backoff_s``."""
         top = self.settings.notify_max_backoff_s
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), top)
         base: float = min(top, self.settings.notify_backoff_s * 2.0 ** max(0, attempts - 1))
-        return base * (0.5 + self.draw() / 2)
+        computed = base * (0.5 + self.draw() / 2)
+        if retry_after_s is not None:
+            return min(max(retry_after_s, computed / 2), top)
+        return computed
 
     def deliver(self, tracker_id: str, publish: Publish | None) -> Delivered:
         """The tracker's due events, oldest first, until one fails or none is left."""
