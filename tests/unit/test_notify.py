@@ -347,3 +347,25 @@ def test_a_receiver_answering_retry_after_0_is_still_backed_off(store: Store) ->
             time.sleep(0.01)
         # the delays are at least half the backoff: 0.05, 0.1, 0.2 s (jitter drawn 0)
         assert 1 <= len(receiver.attempts) <= 4
+
+
+# -- the beat task -----------------------------------------------------------------------
+
+
+def test_deliver_tasks_expire_a_lease_after_they_are_sent(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import types
+
+    from tasks import notify as notify_tasks
+
+    n = notifier(store)
+    ids = [track(store, str(300 + i), callback_task="billing.on") for i in range(2)]
+    for tid in ids:
+        store.untrack(tid)
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(notify_tasks, "get_engine", lambda: types.SimpleNamespace(notifier=n))
+    monkeypatch.setattr(notify_tasks.app, "producer_or_acquire", lambda: contextlib.nullcontext(None))
+    monkeypatch.setattr(notify_tasks.deliver_task, "apply_async", lambda **kw: sent.append(kw))
+    assert notify_tasks.notify_task() == {"claimed": 2}
+    assert sorted(kw["args"][0] for kw in sent) == sorted(ids)
+    assert all(kw["expires"] == n.lease_ms / 1000 for kw in sent)
