@@ -369,3 +369,28 @@ def test_deliver_tasks_expire_a_lease_after_they_are_sent(store: Store, monkeypa
     assert notify_tasks.notify_task() == {"claimed": 2}
     assert sorted(kw["args"][0] for kw in sent) == sorted(ids)
     assert all(kw["expires"] == n.lease_ms / 1000 for kw in sent)
+
+
+# -- an event keeps the callbacks it was emitted for -------------------------------------
+
+
+def test_an_event_is_delivered_after_its_tracker_hash_expired(store: Store, receiver: Receiver) -> None:
+    tid = track(store, "400", callback_url=receiver.url)
+    store.untrack(tid)
+    store.redis.delete(store.keys.tracker(tid))  # the retention ran out before the delivery
+    drain(notifier(store))
+    assert [r.event["outcome"] for r in receiver.delivered] == ["cancelled"]
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and (state["delivered"], state["given_up"]) == (1, 0)
+
+
+def test_a_tracker_tracked_again_with_another_url_gets_only_its_new_events_there(store: Store) -> None:
+    with Receiver() as old, Receiver() as new:
+        tid = track(store, "401", callback_url=old.url)
+        store.untrack(tid)
+        store.redis.delete(store.keys.tracker(tid))
+        track(store, "401", callback_url=new.url)
+        store.untrack(tid)
+        drain(notifier(store))
+        assert len(old.delivered) == 1 and len(new.delivered) == 1
+        assert old.delivered[0].event_id < new.delivered[0].event_id

@@ -91,7 +91,8 @@ end
 -- callback (callback_url or callback_task) also at the end of its outbox, with the tracker
 -- on the delivery schedule (now, unless it is there already: a delivery under way or backing
 -- off keeps its time, so the tracker's events go out in order) and, with the time of its
--- oldest undelivered event, on `since`. The optional fields come
+-- oldest undelivered event, on `since`. The outbox entry also carries the callbacks
+-- ("callback": url, task, queue) the event is delivered to. The optional fields come
 -- from the tracker hash as this call leaves it; absent ones are left out.
 -- Returns the event id (the stream entry's id).
 local EVENT_EXTRAS = {'reason', 'error', 'provider_ts', 'detail', 'meta'}
@@ -101,7 +102,7 @@ local function emit(tracker, events, maxlen, id, state, previous, raw, outcome, 
     'state', state, 'previous', previous, 'raw_state', raw, 'outcome', outcome,
     'observed_at', string.format('%.3f', now / 1000)}
   local t = redis.call('HMGET', tracker, 'reason', 'error', 'provider_ts', 'detail', 'meta', 'callback_url',
-    'callback_task')
+    'callback_task', 'callback_queue')
   for i, name in ipairs(EVENT_EXTRAS) do
     if t[i] and t[i] ~= '' then
       fields[#fields + 1] = name
@@ -112,6 +113,9 @@ local function emit(tracker, events, maxlen, id, state, previous, raw, outcome, 
   if (t[6] and t[6] ~= '') or (t[7] and t[7] ~= '') then
     local event = {event_id = event_id}
     for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
+    -- the callbacks the event is for, as they are now: it goes to them even if the tracker
+    -- hash expires first or a later track of the same id names others
+    event['callback'] = {url = t[6] or '', task = t[7] or '', queue = t[8] or ''}
     redis.call('RPUSH', outbox, cjson.encode(event))
     redis.call('ZADD', notify, 'NX', now, id)
     redis.call('ZADD', since, 'NX', now, id)
