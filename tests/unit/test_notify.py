@@ -4,6 +4,7 @@ loopback receiver in this process (``worker.receiver``), the Notifier called dir
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -394,3 +395,47 @@ def test_a_tracker_tracked_again_with_another_url_gets_only_its_new_events_there
         drain(notifier(store))
         assert len(old.delivered) == 1 and len(new.delivered) == 1
         assert old.delivered[0].event_id < new.delivered[0].event_id
+
+
+# -- a dead receiver: the retry time and the outbox's bounds --------------------------------
+
+
+def test_a_dead_receiver_gives_up_on_all_of_a_trackers_events_within_one_retry_time(store: Store) -> None:
+    settings = dataclasses.replace(SETTINGS, notify_retry_s=1.0)
+    with Receiver(fail_first=10**6, failures=("503",)) as receiver:
+        tid = track(store, "500", callback_url=receiver.url)
+        life(store, tid)  # three events at once
+        started = time.monotonic()
+        drain(notifier(store, settings), rounds=5000)
+        elapsed = time.monotonic() - started
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and state["given_up"] == 3 and state["delivered"] == 0
+    assert elapsed < 2.2  # one retry time for all three, not one each (3 s)
+
+
+def test_the_outbox_expires_and_is_capped_the_oldest_given_up_and_counted(real_redis: redis.Redis,
+                                                                          namespace: str) -> None:  # fmt: skip
+    store = Store(real_redis, Keys(namespace), retention_s=60, events_maxlen=1000, notify_retry_s=100, outbox_max=2)
+    tid = track(store, "501", callback_url="http://127.0.0.1:9/hook")
+    life(store, tid)  # three events: the first is given up
+    outbox = store.keys.notify.outbox(tid)
+    entries = [json.loads(e) for e in store.redis.lrange(outbox, 0, -1)]
+    assert [e["state"] for e in entries] == ["delivered", "read"]
+    assert 150_000 <= store.redis.pttl(outbox) <= 160_000  # retention + retry time
+    stats = store.redis.hgetall(store.keys.stats)
+    assert (stats.get("notify:given_up"), stats.get("notify:overflowed")) == ("1", "1")
+    since = store.redis.zscore(store.keys.notify.since, tid)
+    assert since == int(entries[0]["event_id"].split("-")[0])
+
+
+def test_the_delivery_state_keeps_a_ttl_on_every_path(store: Store) -> None:
+    with Receiver(fail_first=1, failures=("503",)) as receiver:
+        tid = track(store, "502", callback_url=receiver.url)
+        store.untrack(tid)
+        n = notifier(store)
+        delivery = store.keys.notify.delivery(tid)
+        assert n.deliver(tid, None).results == {"retry": 1}
+        assert store.redis.pttl(delivery) > 0  # retried: the outbox's time and the retention
+        time.sleep(0.1)
+        assert n.deliver(tid, None).results == {"delivered": 1}
+        assert 0 < store.redis.pttl(delivery) <= n.retention_ms  # the outbox is empty: the retention

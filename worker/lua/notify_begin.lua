@@ -35,7 +35,9 @@ local entry = cjson.decode(head)
 local event_id = entry['event_id']
 if d[3] == event_id then redis.call('HINCRBY', stats, 'notify:redelivered', 1) end
 redis.call('HSET', delivery, 'lease', token, 'lease_until', now + lease, 'sending', event_id)
-redis.call('PERSIST', delivery)
+-- kept while its outbox is (notify_done sets its time after the attempt), and at least
+-- through the lease: never without a TTL
+redis.call('PEXPIRE', delivery, math.max(redis.call('PTTL', outbox), 0) + lease)
 redis.call('ZADD', notify, now + lease, id)
 -- the callbacks the event was emitted for; an entry written before they were kept in it:
 -- the tracker's, if it still has a hash

@@ -41,7 +41,6 @@ from worker.scripts import (
     NotifyClaimKeys,
     NotifyDoneArgs,
     NotifyDoneKeys,
-    NotifyRenewArgs,
     NotifyRenewKeys,
     NotifySlotArgs,
     NotifySlotKeys,
@@ -166,13 +165,16 @@ class Notifier:
         def renew() -> bool:
             keys = NotifyRenewKeys(self.keys.notify.delivery(tracker_id), self.keys.notify.due,
                                    self.keys.notify.busy(target))  # fmt: skip
-            return bool(self._renew(keys, NotifyRenewArgs(tracker_id, token, self.lease_ms)))
+            return bool(self._renew(keys, NotifyBeginArgs(tracker_id, token, self.lease_ms)))
 
         sent_task, failure = self._send(url, task, queue, event, event_id, task_done == "1", publish, counts, renew)
         if failure is None:
             return self._finish(tracker_id, token, event_id, "delivered", 0, "", target, counts)
         error = self._error(failure.error)
-        elapsed_s = (now_ms - int(first_at or now_ms)) / 1000
+        # the retry time counts from the event's change, not from its first attempt: a dead
+        # receiver has every event of a tracker given up one retry time after it happened
+        observed_s = event["observed_at"] if isinstance(event["observed_at"], float) else int(first_at or now_ms) / 1000
+        elapsed_s = now_ms / 1000 - observed_s
         if failure.result == "refused" or elapsed_s >= self.settings.notify_retry_s:
             why = error if failure.result == "refused" else f"gave up after {attempts + 1} attempts: {error}"
             log.warning("callback: gave up on event %s of %s: %s", event_id, tracker_id, why)
