@@ -439,3 +439,19 @@ def test_the_delivery_state_keeps_a_ttl_on_every_path(store: Store) -> None:
         time.sleep(0.1)
         assert n.deliver(tid, None).results == {"delivered": 1}
         assert 0 < store.redis.pttl(delivery) <= n.retention_ms  # the outbox is empty: the retention
+
+
+def test_a_refusals_words_are_redacted_in_the_stored_error_and_the_log(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.unit.test_webhook import Answering
+
+    with Answering(400, lambda h: f"bad signature, expected key {SECRET}".encode()) as server:
+        tid = track(store, "600", callback_url=f"http://127.0.0.1:{server.port}/in")
+        store.untrack(tid)
+        with caplog.at_level("WARNING", logger="statuswatch"):
+            drain(notifier(store))
+    state = delivery_state(store.redis, store.keys, tid)
+    assert state is not None and state["given_up"] == 1 and "bad signature" in state["last_error"]
+    assert SECRET not in state["last_error"] and "***" in state["last_error"]
+    assert caplog.records and not any(SECRET in r.getMessage() for r in caplog.records)

@@ -141,3 +141,58 @@ def test_a_name_that_resolves_slowly_is_given_up_at_the_timeout() -> None:
     assert time.monotonic() - started < 1.0
     assert (outcome.result, outcome.kind) == ("retry", "dns") and "TimeoutError" in outcome.error
     assert calls == ["hooks.example"]
+
+
+class Answering:
+    """A loopback HTTP server answering every request with ``status``, ``headers`` and a body
+    made by ``body(request headers)``; it records the requests' Host headers and times."""
+
+    def __init__(self, status: int, body: Any = lambda h: b"", headers: dict[str, str] | None = None,
+                 delay_s: float = 0.0) -> None:  # fmt: skip
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.seen: list[tuple[str, float, float]] = []  # (Host, start, end)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                start = time.monotonic()
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay_s)
+                payload = body(self.headers)
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                outer.seen.append((self.headers.get("Host", ""), start, time.monotonic()))
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Answering:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_refusal_that_echoes_the_credentials_keeps_none_of_them() -> None:
+    def echo(headers: Any) -> bytes:
+        return f"denied; you sent Authorization: {headers['Authorization']} (Basic user)".encode()
+
+    webhooks = Webhooks((SECRET,), Guard(["127.0.0.0/8"]), 2.0)
+    with Answering(401, echo) as server:
+        outcome = webhooks.post(f"http://hook-user:pa55-w0rd@127.0.0.1:{server.port}/in", "1-0", b"{}")
+    assert (outcome.result, outcome.status) == ("refused", 401)
+    assert "denied" in outcome.error
+    for leaked in ("pa55-w0rd", "hook-user", "aG9vay11c2VyOnBhNTUtdzByZA", "Basic aG9v"):
+        assert leaked not in outcome.error, outcome.error
