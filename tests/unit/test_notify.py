@@ -455,3 +455,28 @@ def test_a_refusals_words_are_redacted_in_the_stored_error_and_the_log(
     assert state is not None and state["given_up"] == 1 and "bad signature" in state["last_error"]
     assert SECRET not in state["last_error"] and "***" in state["last_error"]
     assert caplog.records and not any(SECRET in r.getMessage() for r in caplog.records)
+
+
+# -- the per-host cap --------------------------------------------------------------------
+
+
+def test_a_slow_receiver_at_its_cap_does_not_hold_up_a_fast_one(store: Store) -> None:
+    import threading
+
+    settings = dataclasses.replace(SETTINGS, notify_timeout_s=3.0, notify_url_concurrency=1)
+    n = notifier(store, settings)
+    with Receiver(delay_s=1.0) as slow, Receiver() as fast:
+        first, second = (track(store, str(700 + i), callback_url=slow.url) for i in range(2))
+        quick = track(store, "710", callback_url=fast.url)
+        for tid in (first, second, quick):
+            store.untrack(tid)
+        held = threading.Thread(target=n.deliver, args=(first, None))
+        held.start()  # takes the slow host's one place for a second
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert n.deliver(second, None).results == {"wait": 1}  # the slow host is at its cap
+        assert n.deliver(quick, None).results == {"delivered": 1}
+        took = time.monotonic() - started
+        held.join(timeout=5)
+        assert took < 0.5 and len(fast.delivered) == 1
+        assert len(slow.delivered) == 1 and len(slow.attempts) == 1  # the second waited, unsent

@@ -196,3 +196,46 @@ def test_a_refusal_that_echoes_the_credentials_keeps_none_of_them() -> None:
     assert "denied" in outcome.error
     for leaked in ("pa55-w0rd", "hook-user", "aG9vay11c2VyOnBhNTUtdzByZA", "Basic aG9v"):
         assert leaked not in outcome.error, outcome.error
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed(status: int) -> None:
+    with Answering(200) as elsewhere:
+        location = {"Location": f"http://127.0.0.1:{elsewhere.port}/stolen"}
+        with Answering(status, headers=location) as server:
+            webhooks = Webhooks((SECRET,), Guard(["127.0.0.0/8"]), 2.0)
+            outcome = webhooks.post(f"http://127.0.0.1:{server.port}/in", "1-0", b"{}")
+        assert elsewhere.seen == []
+    assert (outcome.result, outcome.kind, outcome.status) == ("refused", "3xx", status)
+    assert len(server.seen) == 1
+
+
+def test_the_connection_goes_to_the_vetted_address_when_the_name_resolves_elsewhere_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name's first answer is checked and used; a second lookup (by
+    anything that would resolve the name again, the system resolver included) says 127.0.0.2."""
+    answers = iter([["127.0.0.1"]])
+
+    def rebinding(host: str, port: int) -> list[tuple[Any, ...]]:
+        addresses = next(answers, ["127.0.0.2"])
+        return [(2, 1, 6, "", (address, port)) for address in addresses]
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def system(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real_getaddrinfo("127.0.0.2" if host == "rebind.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", system)
+    with Answering(204) as vetted:
+        other = socket.create_server(("127.0.0.2", vetted.port))  # the same port, the other address
+        other.settimeout(0.5)
+        try:
+            webhooks = Webhooks((SECRET,), Guard(["127.0.0.1/32"], resolver=rebinding), 2.0)
+            outcome = webhooks.post(f"http://rebind.example:{vetted.port}/in", "1-0", b"{}")
+            with pytest.raises(OSError):
+                other.accept()  # nobody came to the other address
+        finally:
+            other.close()
+    assert outcome.result == "delivered"
+    assert [host for host, _, _ in vetted.seen] == [f"rebind.example:{vetted.port}"]
