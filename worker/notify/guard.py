@@ -6,6 +6,7 @@ resolves elsewhere a moment later cannot move it)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -26,6 +27,14 @@ MAX_RESOLVING = 16
 _resolving = threading.BoundedSemaphore(MAX_RESOLVING)
 
 
+def _reset_after_fork() -> None:  # the threads holding places did not come along
+    global _resolving
+    _resolving = threading.BoundedSemaphore(MAX_RESOLVING)
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 class Refused(Exception):
     """The URL may not be called; the text says why (no secret in it: addresses only)."""
 
@@ -40,7 +49,8 @@ def resolve(resolver: Resolver, host: str, port: int, timeout_s: float | None) -
     resolver that hangs keeps until it returns, at most ``MAX_RESOLVING`` at once."""
     if timeout_s is None:
         return resolver(host, port)
-    if not _resolving.acquire(blocking=False):
+    places = _resolving
+    if not places.acquire(blocking=False):
         raise TimeoutError("callback_url: too many resolutions under way")
     answer: list[Sequence[tuple[Any, ...]]] = []
     failure: list[BaseException] = []
@@ -51,7 +61,7 @@ def resolve(resolver: Resolver, host: str, port: int, timeout_s: float | None) -
         except BaseException as exc:  # handed to the caller
             failure.append(exc)
         finally:
-            _resolving.release()
+            places.release()
 
     thread = threading.Thread(target=run, name="statuswatch-resolve", daemon=True)
     thread.start()
