@@ -61,12 +61,14 @@ def test_a_group_from_the_start_sees_old_entries_and_its_backlog_is_measured(sto
 def test_the_delivery_metrics(store: Store) -> None:
     change(store, "1", callback_url="http://127.0.0.1:9/")
     EventGroup(store.redis, store.keys, "billing", "a", start="0").read()
-    stats = {"notify:delivered": 5, "notify:given_up": 1, "notify:attempts:webhook": 9, "notify:webhook:5xx": 3}
+    stats = {"notify:delivered": 5, "notify:given_up": 1, "notify:attempts:webhook": 9, "notify:webhook:5xx": 3,
+             "notify:overflowed": 2}  # fmt: skip
     families = {f.name: f for f in notify_metrics(store.redis, store.keys, stats, now_s=time.time() + 10)}
     value = {(s.name, tuple(s.labels.values())): s.value for f in families.values() for s in f.samples}
     assert value[("statuswatch_notify_deliveries_total", ("delivered",))] == 5
     assert value[("statuswatch_notify_attempts_total", ("webhook",))] == 9
     assert value[("statuswatch_notify_webhook_answers_total", ("5xx",))] == 3
+    assert value[("statuswatch_notify_overflowed_total", ())] == 2
     assert value[("statuswatch_notify_trackers_waiting", ())] == 1
     assert value[("statuswatch_notify_oldest_undelivered_seconds", ())] >= 9.9
     assert value[("statuswatch_events_group_oldest_pending_seconds", ("billing",))] >= 9.9
