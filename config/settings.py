@@ -100,7 +100,7 @@ class Settings:
     callback_allow_networks: tuple[str, ...] = ()
     #: how often beat looks for due deliveries
     notify_every_s: float = 1.0
-    #: how long one event's delivery is retried before it is given up on
+    #: how long an event's delivery is retried, from the event's observed_at, before it is given up on
     notify_retry_s: float = 24 * 3600.0
     #: first retry delay of a failed delivery, doubled at each attempt, with jitter
     notify_backoff_s: float = 1.0

@@ -22,11 +22,17 @@ def publish(task: str, kwargs: dict[str, Any], queue: str) -> None:
 
 @app.task(name="statuswatch.notify")
 def notify_task() -> dict[str, int]:
-    """Hand out the trackers whose next delivery is due (beat runs this every NOTIFY_EVERY_S)."""
-    ids = get_engine().notifier.claim(CLAIM_LIMIT)
+    """Hand out the trackers whose next delivery is due (beat runs this every NOTIFY_EVERY_S).
+
+    Each deliver task expires a lease after it is sent: by then the claim has come due again
+    and handed the tracker out anew, so a notify queue more than a lease behind does not
+    pile up deliveries of the same tracker (the stale ones are dropped unrun)."""
+    notifier = get_engine().notifier
+    ids = notifier.claim(CLAIM_LIMIT)
+    expires_s = notifier.lease_ms / 1000
     with app.producer_or_acquire() as producer:
         for tid in ids:
-            deliver_task.apply_async(args=(tid,), producer=producer)
+            deliver_task.apply_async(args=(tid,), producer=producer, expires=expires_s)
     return {"claimed": len(ids)}
 
 

@@ -42,8 +42,10 @@ def event_object(event_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
 
 
 def from_outbox(entry: str) -> dict[str, Any]:
-    """The event of one outbox entry (the JSON object ``emit`` wrote)."""
+    """The event of one outbox entry (the JSON object ``emit`` wrote; its ``callback``, where
+    it goes, is no part of the event)."""
     fields = json.loads(entry)
+    fields.pop("callback", None)
     return event_object(str(fields.pop("event_id")), {k: str(v) for k, v in fields.items()})
 
 

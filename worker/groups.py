@@ -42,7 +42,10 @@ class EventGroup:
         """Up to ``count`` events for this consumer: re-claimed ones first, then new ones
         (waiting up to ``block_ms`` for some when there are none)."""
         claimed = self.redis.xautoclaim(self.stream, self.group, self.consumer, self.min_idle_ms, "0-0", count=count)
-        entries = [(eid, fields) for eid, fields in claimed[1] if fields]  # trimmed entries come back empty
+        entries = [(eid, fields) for eid, fields in claimed[1] if fields]
+        # entries trimmed while pending come back with no fields; Redis 6.2 keeps them pending
+        # (7.0 drops them itself): acknowledged, or they would stay pending for ever
+        self.ack(str(eid) for eid, fields in claimed[1] if eid is not None and not fields)
         if len(entries) < count:
             answer = self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: ">"}, count=count - len(entries), block=block_ms

@@ -91,6 +91,8 @@ class RegisterArgs(NamedTuple):
     ceiling: str
     retention_ms: int
     events_maxlen: int
+    outbox_ttl_ms: int  #: the outbox expires this long after its last event
+    outbox_max: int  #: events an outbox holds at most
     fields: tuple[str, ...]  #: field, value, field, value...
 
 
@@ -98,6 +100,8 @@ class UntrackArgs(NamedTuple):
     tracker_id: str
     retention_ms: int
     events_maxlen: int
+    outbox_ttl_ms: int
+    outbox_max: int
 
 
 class ObserveArgs(NamedTuple):
@@ -114,7 +118,9 @@ class ObserveArgs(NamedTuple):
     not_found_grace_ms: int
     detail: str  #: JSON or ''
     counts: str  #: ``worker.tally.encode``
-    provider_ts: str = ""  #: the gateway's time of the change, epoch seconds; '' for none
+    provider_ts: str  #: the gateway's time of the change, epoch seconds; '' for none
+    outbox_ttl_ms: int
+    outbox_max: int
 
 
 class DeferArgs(NamedTuple):
@@ -124,6 +130,8 @@ class DeferArgs(NamedTuple):
     retention_ms: int
     events_maxlen: int
     counts: str
+    outbox_ttl_ms: int
+    outbox_max: int
 
 
 class ClaimKeys(NamedTuple):
@@ -152,6 +160,8 @@ class ExpireArgs(NamedTuple):
     retention_ms: int
     events_maxlen: int
     lease_ms: int
+    outbox_ttl_ms: int
+    outbox_max: int
     tracker_ids: tuple[str, ...]  #: in the order of ``ExpireKeys.trackers``
 
 
@@ -252,6 +262,12 @@ class NotifyDoneArgs(NamedTuple):
     counts: str  #: ``worker.tally.encode``
 
 
+class NotifyRenewKeys(NamedTuple):
+    delivery: str
+    notify: str
+    busy: str
+
+
 REGISTER = Script("register", TrackerKeys, RegisterArgs)
 UNTRACK = Script("untrack", TrackerKeys, UntrackArgs)
 OBSERVE = Script("observe", TrackerKeys, ObserveArgs)
@@ -266,9 +282,10 @@ NOTIFY_CLAIM = Script("notify_claim", NotifyClaimKeys, NotifyClaimArgs)
 NOTIFY_BEGIN = Script("notify_begin", NotifyBeginKeys, NotifyBeginArgs)
 NOTIFY_SLOT = Script("notify_slot", NotifySlotKeys, NotifySlotArgs)
 NOTIFY_DONE = Script("notify_done", NotifyDoneKeys, NotifyDoneArgs)
+NOTIFY_RENEW = Script("notify_renew", NotifyRenewKeys, NotifyBeginArgs)  # the same three arguments
 
 #: every script in worker/lua/ but the prelude
 SCRIPTS: tuple[Script[Any, Any], ...] = (
     REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE,
-    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE,
+    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE, NOTIFY_RENEW,
 )  # fmt: skip

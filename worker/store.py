@@ -43,16 +43,26 @@ __all__ = ["Observed", "Registered", "Store", "Tracker", "load_script"]
 
 #: the longest error text a tracker keeps: our words around at most 200 of the gateway's
 MAX_ERROR_CHARS = 500
+#: undelivered events one tracker's outbox holds at most; beyond, the oldest are given up
+#: (a tracker has a handful of events in its life: this is for one gone wrong)
+OUTBOX_MAX = 100
 
 
 class Store:
     """The tracker store. ``redis`` is a redis-py client with ``decode_responses=True``."""
 
-    def __init__(self, redis: Any, keys: Keys, retention_s: float, events_maxlen: int = 100_000) -> None:
+    def __init__(
+        self, redis: Any, keys: Keys, retention_s: float, events_maxlen: int = 100_000,
+        notify_retry_s: float = 24 * 3600.0, outbox_max: int = OUTBOX_MAX,
+    ) -> None:  # fmt: skip
         self.redis = redis
         self.keys = keys
         self.retention_ms = ms(retention_s)
         self.events_maxlen = events_maxlen
+        #: an outbox's bounds (docs/store.md): it expires the retention plus the retry time
+        #: after its last event, and holds at most ``outbox_max`` events
+        self.outbox_ttl_ms = ms(retention_s + notify_retry_s)
+        self.outbox_max = outbox_max
         self._register = REGISTER.load(redis)
         self._untrack = UNTRACK.load(redis)
         self._claim = CLAIM.load(redis)
@@ -82,7 +92,7 @@ class Store:
                 args = RegisterArgs(
                     tracker_id=tracker_id, until=request.until, expires_in_ms=ms(request.expires_in_s),
                     first_delay_ms=ms(first_delay_s), ceiling=ceiling.value, retention_ms=self.retention_ms,
-                    events_maxlen=self.events_maxlen,
+                    events_maxlen=self.events_maxlen, outbox_ttl_ms=self.outbox_ttl_ms, outbox_max=self.outbox_max,
                     fields=tuple(item for kv in request.stored_fields().items() for item in kv),
                 )  # fmt: skip
                 self._register(self._tracker_keys(tracker_id), args, client=pipe)
@@ -91,7 +101,10 @@ class Store:
 
     def untrack(self, tracker_id: str) -> Registered:
         """End an active tracker as cancelled (one event); ``gone`` or ``finished`` otherwise."""
-        args = UntrackArgs(tracker_id=tracker_id, retention_ms=self.retention_ms, events_maxlen=self.events_maxlen)
+        args = UntrackArgs(
+            tracker_id=tracker_id, retention_ms=self.retention_ms, events_maxlen=self.events_maxlen,
+            outbox_ttl_ms=self.outbox_ttl_ms, outbox_max=self.outbox_max,
+        )  # fmt: skip
         status, outcome = self._untrack(self._tracker_keys(tracker_id), args)
         return Registered(status, Outcome(outcome) if outcome else Outcome.ACTIVE)
 
@@ -128,7 +141,7 @@ class Store:
             ),
             ExpireArgs(
                 retention_ms=self.retention_ms, events_maxlen=self.events_maxlen, lease_ms=ms(lease_s),
-                tracker_ids=tuple(tracker_ids),
+                outbox_ttl_ms=self.outbox_ttl_ms, outbox_max=self.outbox_max, tracker_ids=tuple(tracker_ids),
             ),
         )  # fmt: skip
         if not dropped:
@@ -142,7 +155,8 @@ class Store:
         are added to the fleet counters in the same call."""
         args = DeferArgs(
             tracker_id=tracker_id, delay_ms=ms(delay_s), reason=reason, retention_ms=self.retention_ms,
-            events_maxlen=self.events_maxlen, counts=encode(counts or {}),
+            events_maxlen=self.events_maxlen, counts=encode(counts or {}), outbox_ttl_ms=self.outbox_ttl_ms,
+            outbox_max=self.outbox_max,
         )  # fmt: skip
         _, outcome = self._defer(self._tracker_keys(tracker_id), args)
         return str(outcome)
@@ -174,6 +188,7 @@ class Store:
             error=clip(error, MAX_ERROR_CHARS), not_found="1" if not_found else "0",
             not_found_grace_ms=ms(not_found_grace_s), detail=detail, counts=encode(counts or {}),
             provider_ts=f"{obs.provider_ts:.3f}" if obs and obs.provider_ts is not None else "",
+            outbox_ttl_ms=self.outbox_ttl_ms, outbox_max=self.outbox_max,
         )  # fmt: skip
         status, state, previous, outcome, changed = self._observe(self._tracker_keys(tracker_id), args)
         return Observed(

@@ -80,4 +80,5 @@ def test_a_run_is_flattened_in_its_place() -> None:
     keys = ExpireKeys(due="d", inflight="i", active="a", events="e", stats="s", notify="n", since="w",
                       trackers=("t1", "o1"))
     assert flatten(keys) == ["d", "i", "a", "e", "s", "n", "w", "t1", "o1"]
-    assert flatten(ExpireArgs(retention_ms=1, events_maxlen=2, lease_ms=3, tracker_ids=())) == [1, 2, 3]
+    assert flatten(ExpireArgs(retention_ms=1, events_maxlen=2, lease_ms=3, outbox_ttl_ms=4, outbox_max=5,
+                              tracker_ids=())) == [1, 2, 3, 4, 5]

@@ -91,17 +91,36 @@ end
 -- callback (callback_url or callback_task) also at the end of its outbox, with the tracker
 -- on the delivery schedule (now, unless it is there already: a delivery under way or backing
 -- off keeps its time, so the tracker's events go out in order) and, with the time of its
--- oldest undelivered event, on `since`. The optional fields come
+-- oldest undelivered event, on `since`. The outbox entry also carries the callbacks
+-- ("callback": url, task, queue) the event is delivered to. The optional fields come
 -- from the tracker hash as this call leaves it; absent ones are left out.
 -- Returns the event id (the stream entry's id).
 local EVENT_EXTRAS = {'reason', 'error', 'provider_ts', 'detail', 'meta'}
-local function emit(tracker, events, maxlen, id, state, previous, raw, outcome, now, outbox, notify, since)
+
+-- One event JSON onto a tracker's outbox, bounded: the outbox expires `ttl` ms after its last
+-- event (the retention plus the retry time: by then each event was delivered or given up),
+-- and holds at most `max` events, the oldest beyond that given up (counted in stats:
+-- "notify:given_up" and "notify:overflowed"; `since` moves to the oldest left).
+local function push_outbox(outbox, since, stats, ttl, max, id, entry)
+  local n = redis.call('RPUSH', outbox, entry)
+  redis.call('PEXPIRE', outbox, ttl)
+  if n > max then
+    redis.call('LTRIM', outbox, n - max, -1)
+    redis.call('HINCRBY', stats, 'notify:given_up', n - max)
+    redis.call('HINCRBY', stats, 'notify:overflowed', n - max)
+    local head = cjson.decode(redis.call('LINDEX', outbox, 0))['event_id']
+    redis.call('ZADD', since, tonumber(string.match(head, '^(%d+)')), id)
+  end
+end
+
+-- `bound`: {stats key, outbox ttl ms, outbox max} (push_outbox)
+local function emit(tracker, events, maxlen, id, state, previous, raw, outcome, now, outbox, notify, since, bound)
   local provider, account, msg_id = string.match(id, '^([^:]*):([^:]*):(.*)$')
   local fields = {'tracker', id, 'provider', provider, 'account', account, 'msg_id', msg_id,
     'state', state, 'previous', previous, 'raw_state', raw, 'outcome', outcome,
     'observed_at', string.format('%.3f', now / 1000)}
   local t = redis.call('HMGET', tracker, 'reason', 'error', 'provider_ts', 'detail', 'meta', 'callback_url',
-    'callback_task')
+    'callback_task', 'callback_queue')
   for i, name in ipairs(EVENT_EXTRAS) do
     if t[i] and t[i] ~= '' then
       fields[#fields + 1] = name
@@ -112,9 +131,12 @@ local function emit(tracker, events, maxlen, id, state, previous, raw, outcome, 
   if (t[6] and t[6] ~= '') or (t[7] and t[7] ~= '') then
     local event = {event_id = event_id}
     for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
-    redis.call('RPUSH', outbox, cjson.encode(event))
+    -- the callbacks the event is for, as they are now: it goes to them even if the tracker
+    -- hash expires first or a later track of the same id names others
+    event['callback'] = {url = t[6] or '', task = t[7] or '', queue = t[8] or ''}
     redis.call('ZADD', notify, 'NX', now, id)
     redis.call('ZADD', since, 'NX', now, id)
+    push_outbox(outbox, since, bound[1], tonumber(bound[2]), tonumber(bound[3]), id, cjson.encode(event))
   end
   return event_id
 end

@@ -18,6 +18,8 @@
 -- ARGV[4] retention_ms   of a finished tracker
 -- ARGV[5] events_maxlen  events MAXLEN
 -- ARGV[6] counts         counters to add to stats with this write, "field\tn" lines ('' for none)
+-- ARGV[7] outbox_ttl_ms  the outbox expires this long after its last event
+-- ARGV[8] outbox_max     events an outbox holds at most (the oldest beyond are given up)
 --
 -- Returns {status, outcome}: status "deferred", "gone" or "finished".
 local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -39,7 +41,8 @@ end
 redis.call('HINCRBY', stats, 'deferrals:' .. reason, 1)
 if now >= tonumber(t[2]) then
   finish(tracker, due, active, stats, id, t[3], 'timed_out', now, tonumber(ARGV[4]))
-  emit(tracker, events, ARGV[5], id, t[3], t[3], t[4], 'timed_out', now, KEYS[7], KEYS[8], KEYS[9])
+  emit(tracker, events, ARGV[5], id, t[3], t[3], t[4], 'timed_out', now, KEYS[7], KEYS[8], KEYS[9],
+    {stats, ARGV[7], ARGV[8]})
   return {'finished', 'timed_out'}
 end
 redis.call('ZADD', due, 'XX', math.min(now + delay, tonumber(t[2])), member_of(id))

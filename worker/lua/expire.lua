@@ -15,7 +15,9 @@
 -- ARGV[1] retention_ms    of a finished tracker
 -- ARGV[2] events_maxlen   events MAXLEN
 -- ARGV[3] lease_ms        the lease the claim gave them
--- ARGV[4..] tracker_ids   the claimed trackers' ids, in the order of their KEYS
+-- ARGV[4] outbox_ttl_ms   the outbox expires this long after its last event
+-- ARGV[5] outbox_max      events an outbox holds at most (the oldest beyond are given up)
+-- ARGV[6..] tracker_ids   the claimed trackers' ids, in the order of their KEYS
 --
 -- A tracker whose deadline comes before its lease ends is due again at its deadline, so
 -- one whose check is lost with its worker ends at the deadline, not a lease after it.
@@ -27,7 +29,7 @@ local retention, maxlen, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
 local dropped = {}
 for i = 1, (#KEYS - 7) / 2 do
-  local tracker, outbox, id = KEYS[6 + 2 * i], KEYS[7 + 2 * i], ARGV[3 + i]
+  local tracker, outbox, id = KEYS[6 + 2 * i], KEYS[7 + 2 * i], ARGV[5 + i]
   local t = redis.call('HMGET', tracker, 'outcome', 'expires_at', 'state', 'raw_state')
   if not t[3] or t[1] then  -- no such tracker, or it has ended (no outcome field while active)
     redis.call('ZREM', due, member_of(id))
@@ -36,7 +38,8 @@ for i = 1, (#KEYS - 7) / 2 do
   elseif now >= (tonumber(t[2]) or math.huge) then  -- a deadline that is no number: not this script's to judge
     redis.call('ZREM', inflight, member_of(id))
     finish(tracker, due, active, stats, id, t[3], 'timed_out', now, retention)
-    emit(tracker, events, maxlen, id, t[3], t[3], t[4], 'timed_out', now, outbox, notify, since)
+    emit(tracker, events, maxlen, id, t[3], t[3], t[4], 'timed_out', now, outbox, notify, since,
+      {stats, ARGV[4], ARGV[5]})
     dropped[#dropped + 1] = id
   elseif tonumber(t[2]) and tonumber(t[2]) < now + lease then
     redis.call('ZADD', due, 'XX', tonumber(t[2]), member_of(id))

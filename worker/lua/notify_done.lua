@@ -14,7 +14,7 @@
 --                       "task_sent" (the callback task went, the webhook is to be retried)
 -- ARGV[5] delay_ms      when to try again (retry, wait, task_sent)
 -- ARGV[6] error         the attempt's error, '' for none
--- ARGV[7] retention_ms  how long the delivery state is kept once the outbox is empty
+-- ARGV[7] retention_ms  how long the delivery state is kept once the outbox is empty (or expired)
 -- ARGV[8] counts        counters to add to stats, "field\tn" lines ('' for none)
 --
 -- Returns {status ("ok", or "stale": the lease is no longer this caller's, nothing written
@@ -51,6 +51,8 @@ if left == 0 then
   redis.call('ZREM', since, id)
   redis.call('PEXPIRE', delivery, retention)
 else
+  -- kept the retention past its outbox's time (or the retention, for an outbox without one)
+  redis.call('PEXPIRE', delivery, math.max(redis.call('PTTL', outbox), 0) + retention)
   redis.call('ZADD', notify, now + delay, id)
   local next_id = cjson.decode(redis.call('LINDEX', outbox, 0))['event_id']
   redis.call('ZADD', since, tonumber(string.match(next_id, '^(%d+)')), id)

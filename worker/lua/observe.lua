@@ -25,6 +25,8 @@
 -- ARGV[12] detail              per-recipient detail, JSON, '' for none
 -- ARGV[13] counts              counters to add to stats with this write, "field\tn" lines ('' for none)
 -- ARGV[14] provider_ts         the gateway's own time of the change, epoch seconds, '' when it gave none
+-- ARGV[15] outbox_ttl_ms       the outbox expires this long after its last event
+-- ARGV[16] outbox_max          events an outbox holds at most (the oldest beyond are given up)
 --
 -- Returns {status, state, previous, outcome, changed}; status is "ok", or "gone" for a
 -- tracker that no longer exists, or "finished" for one that had already ended.
@@ -107,6 +109,7 @@ else
   redis.call('ZADD', due, math.min(now + delay, tonumber(t[5])), member_of(id))
 end
 if changed or outcome ~= 'active' then
-  emit(tracker, events, maxlen, id, state, previous, raw, outcome, now, KEYS[7], KEYS[8], KEYS[9])
+  emit(tracker, events, maxlen, id, state, previous, raw, outcome, now, KEYS[7], KEYS[8], KEYS[9],
+    {stats, ARGV[15], ARGV[16]})
 end
 return {'ok', state, previous, outcome, changed and 1 or 0}

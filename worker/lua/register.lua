@@ -18,7 +18,9 @@
 -- ARGV[5] ceiling         the furthest state this provider can report
 -- ARGV[6] retention_ms    of a finished tracker
 -- ARGV[7] events_maxlen   events MAXLEN
--- ARGV[8..] fields        field, value pairs stored only when the tracker is created
+-- ARGV[8] outbox_ttl_ms   the outbox expires this long after its last event
+-- ARGV[9] outbox_max      events an outbox holds at most (the oldest beyond are given up)
+-- ARGV[10..] fields       field, value pairs stored only when the tracker is created
 --
 -- Returns {status, outcome}: status is "created", "updated", "unchanged", "reopened" (a
 -- timed-out tracker tracked again: active again, its history kept) or "finished" (settled
@@ -27,6 +29,7 @@ local tracker, due, active, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], 
 local id, until_state = ARGV[1], ARGV[2]
 local expires_in, first_delay = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ceiling, retention, maxlen = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local bound = {stats, ARGV[8], ARGV[9]}
 local wrong = check_tracker_keys()
 if wrong then return wrong end
 local now = now_ms()
@@ -39,7 +42,7 @@ local state, raw = current[4], current[5]
 local function settle_if_reached(status)
   if is_settled(state, until_state, ceiling) then
     finish(tracker, due, active, stats, id, state, 'settled', now, retention)
-    emit(tracker, events, maxlen, id, state, state, raw, 'settled', now, KEYS[7], KEYS[8], KEYS[9])
+    emit(tracker, events, maxlen, id, state, state, raw, 'settled', now, KEYS[7], KEYS[8], KEYS[9], bound)
     return {status, 'settled'}
   end
   return {status, 'active'}
@@ -54,7 +57,7 @@ if state and current[1] == 'timed_out' and now + expires_in > tonumber(current[3
   redis.call('HINCRBY', active, group_of(id), 1)
   redis.call('HINCRBY', stats, 'reopened', 1)
   count_active(stats, id, state, 1)
-  emit(tracker, events, maxlen, id, state, state, raw, 'active', now, KEYS[7], KEYS[8], KEYS[9])
+  emit(tracker, events, maxlen, id, state, state, raw, 'active', now, KEYS[7], KEYS[8], KEYS[9], bound)
   return settle_if_reached('reopened')
 end
 if state then
@@ -75,7 +78,7 @@ end
 redis.call('HSET', tracker, 'state', 'pending', 'raw_state', '',
   'until', until_state, 'expires_at', now + expires_in, 'expires_in', expires_in, 'created_at', now,
   'checks', 0)
-for i = 8, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   redis.call('HSET', tracker, ARGV[i], ARGV[i + 1])
 end
 redis.call('ZADD', due, now + first_delay, member_of(id))

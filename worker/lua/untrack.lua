@@ -12,6 +12,8 @@
 -- ARGV[1] tracker_id    "provider:account:msg_id"
 -- ARGV[2] retention_ms  of a finished tracker
 -- ARGV[3] events_maxlen events MAXLEN
+-- ARGV[4] outbox_ttl_ms the outbox expires this long after its last event
+-- ARGV[5] outbox_max    events an outbox holds at most (the oldest beyond are given up)
 --
 -- Returns {status, outcome}: "cancelled", "gone" (no such tracker) or "finished" (it had
 -- already ended: its outcome is left as it was).
@@ -29,5 +31,6 @@ end
 local now = now_ms()
 redis.call('ZREM', KEYS[6], member_of(id))
 finish(tracker, due, active, stats, id, t[2], 'cancelled', now, tonumber(ARGV[2]))
-emit(tracker, events, ARGV[3], id, t[2], t[2], t[3], 'cancelled', now, KEYS[7], KEYS[8], KEYS[9])
+emit(tracker, events, ARGV[3], id, t[2], t[2], t[3], 'cancelled', now, KEYS[7], KEYS[8], KEYS[9],
+  {stats, ARGV[4], ARGV[5]})
 return {'cancelled', 'cancelled'}

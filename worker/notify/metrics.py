@@ -45,6 +45,10 @@ def _counters(stats: Mapping[str, int]) -> Iterator[Metric]:
     yield CounterMetricFamily("statuswatch_notify_retries", "Failed attempts to be tried again.",
                               value=stats.get("notify:retried", 0))  # fmt: skip
     yield CounterMetricFamily(
+        "statuswatch_notify_overflowed", "Events given up unsent because their tracker's outbox held its most "
+        "(100) undelivered events.", value=stats.get("notify:overflowed", 0),
+    )  # fmt: skip
+    yield CounterMetricFamily(
         "statuswatch_notify_redelivered", "Events sent again because an attempt never reported (its worker "
         "died): the receiver may have them twice, same event_id.", value=stats.get("notify:redelivered", 0),
     )  # fmt: skip

@@ -33,6 +33,7 @@ from worker.scripts import (
     NOTIFY_BEGIN,
     NOTIFY_CLAIM,
     NOTIFY_DONE,
+    NOTIFY_RENEW,
     NOTIFY_SLOT,
     NotifyBeginArgs,
     NotifyBeginKeys,
@@ -40,6 +41,7 @@ from worker.scripts import (
     NotifyClaimKeys,
     NotifyDoneArgs,
     NotifyDoneKeys,
+    NotifyRenewKeys,
     NotifySlotArgs,
     NotifySlotKeys,
     ms,
@@ -92,13 +94,16 @@ class Notifier:
         self.redactor = redactor
         self.webhooks = webhooks
         self.draw = draw
-        #: longer than any one attempt: a live holder never loses it
+        #: longer than a webhook's whole attempt (resolving within the timeout, then the
+        #: exchange within it): a live holder never loses it. A callback task's publish,
+        #: which Celery's own retries bound, renews it before the webhook.
         self.lease_ms = ms(2 * settings.notify_timeout_s + 2)
         self.retention_ms = ms(settings.retention_s)
         self._claim = NOTIFY_CLAIM.load(redis)
         self._begin = NOTIFY_BEGIN.load(redis)
         self._slot = NOTIFY_SLOT.load(redis)
         self._done = NOTIFY_DONE.load(redis)
+        self._renew = NOTIFY_RENEW.load(redis)
 
     def claim(self, limit: int) -> list[str]:
         """Trackers with a delivery due now, each held a lease long (their deliver task's time)."""
@@ -106,13 +111,15 @@ class Notifier:
         return [str(i) for i in ids]
 
     def backoff_s(self, attempts: int, retry_after_s: float | None = None) -> float:
-        """The wait before attempt ``attempts + 1``: exponential with jitter (half to all of it),
-        or the receiver's Retry-After; both at most ``notify_max_backoff_s``."""
+        """The wait before attempt ``attempts + 1``: exponential with jitter (half to all of it);
+        a receiver's Retry-After is followed, though never shorter than half that (a
+        ``Retry-After: 0`` does not undo the backoff); both at most ``notify_max_backoff_s``."""
         top = self.settings.notify_max_backoff_s
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), top)
         base: float = min(top, self.settings.notify_backoff_s * 2.0 ** max(0, attempts - 1))
-        return base * (0.5 + self.draw() / 2)
+        computed = base * (0.5 + self.draw() / 2)
+        if retry_after_s is not None:
+            return min(max(retry_after_s, computed / 2), top)
+        return computed
 
     def deliver(self, tracker_id: str, publish: Publish | None) -> Delivered:
         """The tracker's due events, oldest first, until one fails or none is left."""
@@ -155,11 +162,19 @@ class Notifier:
             if wait_ms > 0:
                 counts["notify:waits"] += 1
                 return self._finish(tracker_id, token, event_id, "wait", wait_ms, "", target, counts)
-        sent_task, failure = self._send(url, task, queue, event, event_id, task_done == "1", publish, counts)
+        def renew() -> bool:
+            keys = NotifyRenewKeys(self.keys.notify.delivery(tracker_id), self.keys.notify.due,
+                                   self.keys.notify.busy(target))  # fmt: skip
+            return bool(self._renew(keys, NotifyBeginArgs(tracker_id, token, self.lease_ms)))
+
+        sent_task, failure = self._send(url, task, queue, event, event_id, task_done == "1", publish, counts, renew)
         if failure is None:
             return self._finish(tracker_id, token, event_id, "delivered", 0, "", target, counts)
         error = self._error(failure.error)
-        elapsed_s = (now_ms - int(first_at or now_ms)) / 1000
+        # the retry time counts from the event's change, not from its first attempt: a dead
+        # receiver has every event of a tracker given up one retry time after it happened
+        observed_s = event["observed_at"] if isinstance(event["observed_at"], float) else int(first_at or now_ms) / 1000
+        elapsed_s = now_ms / 1000 - observed_s
         if failure.result == "refused" or elapsed_s >= self.settings.notify_retry_s:
             why = error if failure.result == "refused" else f"gave up after {attempts + 1} attempts: {error}"
             log.warning("callback: gave up on event %s of %s: %s", event_id, tracker_id, why)
@@ -179,15 +194,19 @@ class Notifier:
         sent_task: bool,
         publish: Publish | None,
         counts: Counter[str],
+        renew: Callable[[], bool],
     ) -> tuple[bool, Outcome | None]:
-        """The callback task (unless an earlier attempt sent it), then the webhook; whether
-        the task is sent, and the first failure (None: all delivered)."""
+        """The callback task (unless an earlier attempt sent it), then the webhook (the lease
+        renewed between the two); whether the task is sent, and the first failure (None: all
+        delivered)."""
         failure: Outcome | None = None
         if task and not sent_task:
             counts["notify:attempts:task"] += 1
             failure = self._send_task(task, queue, event, publish)
             sent_task = failure is None
             counts[f"notify:task:{'ok' if sent_task else 'failed'}"] += 1
+            if url and failure is None and not renew():
+                failure = Outcome("retry", "the lease ran out while the callback task was sent", kind="lease")
         if url and failure is None:
             counts["notify:attempts:webhook"] += 1
             outcome = self.webhooks.post(url, event_id, encode(event))

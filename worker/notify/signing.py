@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
 
@@ -26,13 +27,17 @@ def signature_header(secrets: Sequence[str], body: bytes, timestamp: int | None 
 
 
 def verify(header: str, body: bytes, secret: str, tolerance_s: int = TOLERANCE_S, now: float | None = None) -> bool:
-    """Whether ``header`` signs ``body`` with ``secret`` within ``tolerance_s`` of ``now``."""
+    """Whether ``header`` signs ``body`` with ``secret`` within ``tolerance_s`` of ``now``.
+    Any header, however hostile (non-ASCII digits, a huge ``t``, non-ASCII ``v1``), is a
+    plain False, never an exception."""
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
-    stamps = [v for k, v in parts if k.strip() == "t"]
-    if len(stamps) != 1 or not stamps[0].strip().isdigit():
+    stamps = [v.strip() for k, v in parts if k.strip() == "t"]
+    if len(stamps) != 1 or not re.fullmatch(r"\d{1,12}", stamps[0], re.ASCII):
         return False
     t = int(stamps[0])
     if abs((time.time() if now is None else now) - t) > tolerance_s:
         return False
-    expected = sign(secret, t, body)
-    return any(hmac.compare_digest(expected, v.strip()) for k, v in parts if k.strip() == "v1")
+    expected = sign(secret, t, body).encode("ascii")
+    return any(
+        hmac.compare_digest(expected, v.strip().encode("utf-8", "replace")) for k, v in parts if k.strip() == "v1"
+    )
