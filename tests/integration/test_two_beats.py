@@ -52,6 +52,7 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
         events = deployment.events_by_tracker()
         trackers = deployment.trackers("wamm", "shop", ids)
         requests_per_message = simulator.requests_by_message()[WAMM_TOKEN]["msg_state"]
+        stale = deployment.fleet.stats().get("grants:stale:wamm", 0)
     finally:
         deployment.stop()
 
@@ -63,12 +64,14 @@ def test_two_beats_dispatch_each_due_check_once(tmp_path: Path, namespace: str, 
     assert pruned == {}, pruned
     published = [deployment.log(b).count("Sending due task statuswatch.dispatch") for b in ("beat1", "beat2")]
     assert min(published) >= 1, f"both beats publish: {published}"
-    # Every message settles at its first check: one check ran per tracker (a task checks one
-    # tracker, or a chunk of them: "checked": n), and each asked the gateway once. A due
-    # time dispatched by both beats would show as a second check.
+    # Every message settles at its first check that reaches the gateway: one check ran per
+    # tracker (a task checks one tracker, or a chunk of them: "checked": n), and each asked
+    # the gateway once. A due time dispatched by both beats would show as a second check.
+    # On a loaded machine a check can also find its grant stale and send nothing (the
+    # limiter's guarantee at arrival): its tracker is deferred and checked once more.
     results = re.findall(r"Task statuswatch\.check\[[^\]]+\] succeeded in [0-9.]+s: (.*)", log)
     checks_run = sum(int(m.group(1)) if (m := re.search(r"'checked': (\d+)", r)) else 1 for r in results)
-    assert checks_run == len(ids)
+    assert checks_run == len(ids) + stale, (checks_run, stale)
     assert set(requests_per_message.values()) == {1}
     for m in ids:
         assert (trackers[m].state.value, trackers[m].outcome.value) == ("read", "settled")
