@@ -19,6 +19,7 @@ from worker import providers
 from worker.context import Context
 from worker.errors import StoreUnreachable
 from worker.keys import tracker_id
+from worker.push.ingest import apply_early
 from worker.results import Accepted, Bulk, Rejected, Untracked
 from worker.schedule import next_check_delay_s
 from worker.store import Registered
@@ -112,7 +113,11 @@ class Intake:
             tid = tracker_id(request.provider, request.account, request.msg_id)
             first_delay_s = next_check_delay_s(0, policy, self.draw())
             items.append((tid, request, providers.CEILINGS[request.provider], first_delay_s))
-        return self.store.register_many(items) if items else []
+        registered = self.store.register_many(items) if items else []
+        for (tid, *_), result in zip(items, registered, strict=True):
+            if result.early:  # a push came before this request: applied now (docs/push.md)
+                apply_early(self.store, tid, result.early)
+        return registered
 
     def _reason(self, exc: BaseException) -> str:
         return self.redactor(reason_of(exc))

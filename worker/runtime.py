@@ -67,7 +67,9 @@ class Engine:
         accounts = load_accounts(settings.accounts_file) if settings.accounts_file else None
         client = client or redis_client(settings.redis_url)
         keys = Keys(settings.namespace)
-        store = Store(client, keys, retention_s=settings.retention_s, events_maxlen=settings.events_maxlen)
+        store = Store(
+            client, keys, retention_s=settings.retention_s, events_maxlen=settings.events_maxlen, push=settings.push
+        )
         limiter = Limiter(client, keys, default_rate=settings.default_rate_limit)
         secrets = [*(accounts.secrets() if accounts else ()), *settings.callback_secrets]
         return cls(settings, store, limiter, accounts, Redactor(secrets))

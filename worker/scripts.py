@@ -83,6 +83,23 @@ class TrackerKeys(NamedTuple):
     since: str  #: the undelivered events' ages
 
 
+class ObserveKeys(NamedTuple):
+    """A tracker's nine keys and push ingestion's three (register and observe)."""
+
+    tracker: str
+    due: str
+    active: str
+    events: str
+    stats: str
+    inflight: str
+    outbox: str
+    notify: str
+    since: str
+    early: str  #: pushes that came before their track request
+    early_at: str  #: their ages
+    pushed: str  #: each pushing account's last push
+
+
 class RegisterArgs(NamedTuple):
     tracker_id: str
     until: str
@@ -91,6 +108,8 @@ class RegisterArgs(NamedTuple):
     ceiling: str
     retention_ms: int
     events_maxlen: int
+    live_ms: int  #: an account that pushed within this long counts as pushing (0: never)
+    safety_ms: int  #: the earliest first check of a pushing account's new tracker
     fields: tuple[str, ...]  #: field, value, field, value...
 
 
@@ -115,6 +134,12 @@ class ObserveArgs(NamedTuple):
     detail: str  #: JSON or ''
     counts: str  #: ``worker.tally.encode``
     provider_ts: str = ""  #: the gateway's time of the change, epoch seconds; '' for none
+    source: str = "poll"  #: "poll" or "push"
+    reason: str = ""  #: why a push ended the message
+    early_ms: int = 0
+    early_max: int = 0
+    live_ms: int = 0
+    safety_ms: int = 0
 
 
 class DeferArgs(NamedTuple):
@@ -252,9 +277,9 @@ class NotifyDoneArgs(NamedTuple):
     counts: str  #: ``worker.tally.encode``
 
 
-REGISTER = Script("register", TrackerKeys, RegisterArgs)
+REGISTER = Script("register", ObserveKeys, RegisterArgs)
 UNTRACK = Script("untrack", TrackerKeys, UntrackArgs)
-OBSERVE = Script("observe", TrackerKeys, ObserveArgs)
+OBSERVE = Script("observe", ObserveKeys, ObserveArgs)
 DEFER = Script("defer", TrackerKeys, DeferArgs)
 CLAIM = Script("claim", ClaimKeys, ClaimArgs)
 EXPIRE = Script("expire", ExpireKeys, ExpireArgs)
