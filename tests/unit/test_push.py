@@ -201,3 +201,13 @@ def test_a_push_leaves_a_claim_in_flight(store: Store) -> None:
     store.claim_due("wamm:shop", 10, lease_s=30)
     ingest.apply(store, WAMM, push(State.SENT, "sent", msg_id="7"))
     assert store.redis.zcard(store.keys.inflight("wamm:shop")) == 1
+
+
+def test_the_fleet_knows_which_accounts_push(store: Store) -> None:
+    from worker.fleet import Fleet
+
+    fleet = Fleet(store.redis, store.keys)
+    assert fleet.pushing(60) == {}
+    ingest.apply(store, GREEN, push(State.SENT, "sent"))
+    assert set(fleet.pushing(60)) == {"greenapi:acme"}
+    assert fleet.pushing(0) == {}
