@@ -211,3 +211,16 @@ def test_the_fleet_knows_which_accounts_push(store: Store) -> None:
     ingest.apply(store, GREEN, push(State.SENT, "sent"))
     assert set(fleet.pushing(60)) == {"greenapi:acme"}
     assert fleet.pushing(0) == {}
+
+
+def test_the_push_metrics(store: Store) -> None:
+    from worker.fleet import Fleet
+    from worker.push.metrics import push_metrics
+
+    stats = {"push:greenapi:statuses": 5, "push:wamm:ignored:msg": 2, "push:refused:401": 1, "push:early": 3}
+    families = {f.name: f for f in push_metrics(stats, Fleet(store.redis, store.keys), 60)}
+    samples = {(s.name, tuple(sorted(s.labels.values()))): s.value for f in families.values() for s in f.samples}
+    assert samples[("statuswatch_pushes_total", ("greenapi", "status"))] == 5
+    assert samples[("statuswatch_pushes_total", ("msg", "wamm"))] == 2
+    assert samples[("statuswatch_push_refusals_total", ("401",))] == 1
+    assert samples[("statuswatch_push_early_total", ())] == 3
