@@ -110,6 +110,7 @@ def test_a_wamm_push_by_its_secret_path(store: Store) -> None:
          "another instance"),
         (f"/webhooks/wamm/shop/{SECRET}", {}, b'{"tip": "msg_state"}', 400, "msg_data"),
         ("/webhooks/greenapi/acme", BEARER, b"{" + b" " * 70_000 + b"}", 413, "bytes"),
+        ("/webhooks/greenapi/acme", BEARER, b"[" * 30_000 + b"]" * 30_000, 400, "not JSON"),
     ],
 )  # fmt: skip
 def test_what_cannot_be_attributed_or_read_is_a_clear_4xx(
@@ -166,3 +167,13 @@ def test_the_access_log_masks_the_wamm_secret(store: Store, caplog: pytest.LogCa
     with caplog.at_level(logging.INFO, logger="test.access"):
         AccessLog(logging.getLogger("test.access"), "").log(Request(), Response(), 0.001)  # type: ignore[arg-type]
     assert "/webhooks/wamm/shop/***" in caplog.text and SECRET not in caplog.text
+
+
+def test_a_store_that_answers_with_an_error_is_a_503_too(store: Store) -> None:
+    store.redis.set(store.keys.push.seen, "not a hash")  # observe.lua refuses the wrong type
+
+    async def test(http: Client) -> None:
+        response = await http.post("/webhooks/greenapi/acme", json=documented.GREENAPI_STATUS_PUSH, headers=BEARER)
+        assert response.status == 503 and "again" in (await response.json())["error"]
+
+    serve(store, test)

@@ -10,8 +10,9 @@ Answers: 200 for every push taken in (a status applied or kept for its track req
 duplicate, a kind of push that says no status: counted); a clear 4xx, its reason in
 ``{"error": ...}``, for what cannot be attributed or read (404 no such webhook, 401 a wrong
 secret, 403 a body naming another instance, 400 a body that is not the gateway's, 413 too
-large); 503 with Retry-After only while the store does not answer, so the gateway resends
-(GREEN-API after 60 s, WAMM.chat up to 5 times) and nothing is lost. Never another 5xx.
+large); 503 with Retry-After only while the push cannot be stored (the store does not answer,
+answers with an error, or a bug), so the gateway resends (GREEN-API after 60 s, WAMM.chat up
+to 5 times) and nothing is lost. Never another 5xx.
 The access log masks the WAMM secret segment; the log is redacted of every account secret.
 """
 
@@ -97,6 +98,12 @@ class Receiver:
             except Refused as refused:
                 await self._count({f"push:refused:{refused.status}": 1})
                 return web.json_response({"error": refused.reason}, status=refused.status, headers=refused.headers)
+            except Exception:  # the store answered with an error, or a bug: keep the push, have it resent
+                log.exception("webhooks: a push could not be taken in: 503, the gateway resends it")
+                await self._count({"push:refused:503": 1})
+                later = {"Retry-After": str(RETRY_AFTER_S)}
+                return web.json_response({"error": "the push could not be stored; send it again later"}, status=503,
+                                         headers=later)  # fmt: skip
 
         return handle
 
@@ -131,7 +138,7 @@ class Receiver:
             raise Refused(413, f"body over {self.settings.push.max_body_bytes} bytes") from None
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise Refused(400, f"the body is not JSON ({type(exc).__name__})") from None
 
     @staticmethod
