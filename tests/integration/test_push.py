@@ -22,11 +22,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 INSTANCE, API_TOKEN, WEBHOOK_TOKEN = "1101000001", "green-api-tok-81c2", "green-webhook-tok-5d0e"
 CHAT = "79001234567@c.us"
-#: lives whose journal (getMessage) never goes past "sent": only a push tells the end
+#: lives and the state each ends in; the simulator's journal (getMessage) never shows "failed",
+#: as GREEN-API's does not: only a push tells those
 LIVES: dict[str, tuple[list[list[Any]], str]] = {
     "failed": ([["sent", 0.1], ["failed", 0.5]], "failed"),
-    "no_account": ([["noAccount", 0.3]], "failed"),
-    "yellow": ([["sent", 0.1], ["yellowCard", 0.6]], "failed"),
+    "failed_at_once": ([["failed", 0.3]], "failed"),
+    "delivered_then_failed": ([["sent", 0.1], ["delivered", 0.3], ["failed", 0.6]], "failed"),
     "read": ([["sent", 0.1], ["delivered", 0.3], ["read", 0.7]], "read"),
 }
 DESCRIPTION = "SWE004: the number of participants in the group has been exceeded"
