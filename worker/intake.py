@@ -114,10 +114,14 @@ class Intake:
             first_delay_s = next_check_delay_s(0, policy, self.draw())
             items.append((tid, request, providers.CEILINGS[request.provider], first_delay_s))
         registered = self.store.register_many(items) if items else []
-        for (tid, *_), result in zip(items, registered, strict=True):
-            if result.early:  # a push came before this request: applied now (docs/push.md)
-                apply_early(self.store, tid, result.early)
-        return registered
+        return [self._early(tid, result) for (tid, *_), result in zip(items, registered, strict=True)]
+
+    def _early(self, tid: str, result: Registered) -> Registered:
+        """A push that came before this request, applied now (docs/push.md): the outcome it leaves."""
+        applied = apply_early(self.store, tid, result.early) if result.early else None
+        if applied is None or applied.outcome is None:
+            return result
+        return Registered(result.status, applied.outcome)
 
     def _reason(self, exc: BaseException) -> str:
         return self.redactor(reason_of(exc))
