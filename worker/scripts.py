@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from worker.push.scripts import ReviveArgs, ReviveKeys
+
 
 class ScriptRunner(Protocol):
     def __call__(self, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any: ...
@@ -83,9 +85,7 @@ class TrackerKeys(NamedTuple):
     since: str  #: the undelivered events' ages
 
 
-class ObserveKeys(NamedTuple):
-    """A tracker's nine keys and push ingestion's three (register and observe)."""
-
+class ObserveKeys(NamedTuple):  #: a tracker's nine keys and push ingestion's three
     tracker: str
     due: str
     active: str
@@ -291,9 +291,10 @@ NOTIFY_CLAIM = Script("notify_claim", NotifyClaimKeys, NotifyClaimArgs)
 NOTIFY_BEGIN = Script("notify_begin", NotifyBeginKeys, NotifyBeginArgs)
 NOTIFY_SLOT = Script("notify_slot", NotifySlotKeys, NotifySlotArgs)
 NOTIFY_DONE = Script("notify_done", NotifyDoneKeys, NotifyDoneArgs)
+REVIVE = Script("revive", ReviveKeys, ReviveArgs)
 
 #: every script in worker/lua/ but the prelude
 SCRIPTS: tuple[Script[Any, Any], ...] = (
     REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE,
-    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE,
+    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE, REVIVE,
 )  # fmt: skip

@@ -224,3 +224,23 @@ def test_the_push_metrics(store: Store) -> None:
     assert samples[("statuswatch_pushes_total", ("msg", "wamm"))] == 2
     assert samples[("statuswatch_push_refusals_total", ("401",))] == 1
     assert samples[("statuswatch_push_early_total", ())] == 3
+
+
+def test_housekeeping_brings_polling_back_when_pushes_stop(store: Store) -> None:
+    from config import Settings
+    from config.push import PushSettings
+    from worker.push.revive import Revive
+
+    store.push = PushSettings(live_s=0.05, safety_poll_s=500)
+    settings = Settings(push=store.push)
+    tid = track(store, GREEN, "M1")
+    ingest.apply(store, GREEN, push(State.SENT, "sent"))  # pushed: next check on the safety net
+    due = store.keys.due("greenapi:acme")
+    assert store.redis.zscore(due, "M1") - time.time() * 1000 > 400_000
+    revive = Revive(store.redis, store.keys, settings)
+    assert revive.run() == {}  # still pushing
+    time.sleep(0.1)
+    assert revive.run() == {"greenapi:acme": 1}
+    assert store.redis.zscore(due, "M1") - time.time() * 1000 < 3_000
+    assert store.redis.hlen(store.keys.push.seen) == 0 and revive.run() == {}
+    assert tid
