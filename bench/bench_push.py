@@ -1,6 +1,6 @@
 """Gateway status requests per settled message, with push on and off, in one run.
 
-    .venv/bin/python -m bench.bench_push [--messages 1000] [--expires-in 20]
+    .venv/bin/python -m bench.bench_push [--messages 1000] [--expires-in 60] [--track-first]
 
 Each phase: a fresh deployment (``BenchStack``: one worker, beat, and with push on the
 ``statuswatch webhooks`` process), the gateway simulator in a child process, half the messages
@@ -8,6 +8,8 @@ GREEN-API and half WAMM.chat, lives spread over 5 s, a quarter of them failing (
 ``failed``/``noAccount``, which its journals never show; WAMM ``not sent``), every one tracked
 until read with the product's polling settings (first check after 2 s, doubling). With push on
 the simulator pushes each step to the receiver (with duplicates and held-back statuses).
+Messages are given to the simulator, then tracked (a producer tracks what it has sent); with
+``--track-first`` every tracker is registered before any message's life starts.
 
 Reported per phase: trackers ending as their message's life says, the gateways' status requests
 the simulator answered (getMessage, lastOutgoingMessages, msg_state, msg_get_last) and those per
@@ -67,7 +69,9 @@ def sim_message(item: dict[str, Any]) -> dict[str, Any]:
     return {"provider": "wamm", "credential": WAMM_TOKEN, "msg_id": item["msg_id"], "life": item["life"]}
 
 
-def phase(sim: SimulatorProcess, items: list[dict[str, Any]], push: bool, expires_in: float) -> dict[str, Any]:
+def phase(
+    sim: SimulatorProcess, items: list[dict[str, Any]], push: bool, expires_in: float, track_first: bool
+) -> dict[str, Any]:
     sim.client.reset()
     port = free_port()
     accounts = {
@@ -91,12 +95,16 @@ def phase(sim: SimulatorProcess, items: list[dict[str, Any]], push: bool, expire
             stack.start_beat()
             stack.wait_workers(1)
             started = time.monotonic()
-            sim.client.add_messages([sim_message(item) for item in items])
+            if not track_first:
+                sim.client.add_messages([sim_message(item) for item in items])
             for item in items:
                 account = "acme" if item["provider"] == "greenapi" else "shop"
                 extra = {"chat_id": "79001234567@c.us"} if item["provider"] == "greenapi" else {}
                 stack.track(provider=item["provider"], account=account, msg_id=item["msg_id"],
                             expires_in=expires_in, **extra)  # fmt: skip
+            if track_first:  # every tracker there before its gateway pushes anything: first checks as usual
+                wait_until(lambda: stack.active() == len(items), 60, "all tracked", stack.check_alive)
+                sim.client.add_messages([sim_message(item) for item in items])
             wait_until(lambda: stack.active() == 0 and stack.queue_length("statuswatch.track") == 0
                        and len(list(stack.redis.scan_iter(f"{stack.keys.prefix}:t:*", count=1000))) == len(items),
                        expires_in + 120, "every tracker ended", stack.check_alive, poll_s=0.5)  # fmt: skip
@@ -115,22 +123,29 @@ def summary(stack: BenchStack, sim: SimulatorProcess, items: list[dict[str, Any]
     by_credential = sim.client.stats()["by_credential"]
     requests = {m: sum(c.get(m, 0) for c in by_credential.values()) for m in STATUS_METHODS}
     total = sum(requests.values())
+    ends: dict[str, int] = {}
+    for t, i in zip(trackers, items, strict=True):
+        key = f"{i['provider']} {t.state.value}/{t.outcome.value}" if t else f"{i['provider']} missing"
+        ends[key] = ends.get(key, 0) + 1
     return {"correct": correct, "settled": settled, "requests": requests, "total": total,
-            "per_settled": total / max(1, settled), "elapsed_s": elapsed}  # fmt: skip
+            "per_settled": total / max(1, settled), "elapsed_s": elapsed,
+            "ends": dict(sorted(ends.items()))}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--expires-in", type=float, default=20.0)
+    parser.add_argument("--expires-in", type=float, default=60.0)
+    parser.add_argument("--track-first", action="store_true", help="track every message before its life starts")
     args = parser.parse_args(argv)
     items = plan(args.messages)
     with start_process() as sim:
-        results = {name: phase(sim, items, name == "push on", args.expires_in) for name in ("push on", "push off")}
+        results = {name: phase(sim, items, name == "push on", args.expires_in, args.track_first)
+                   for name in ("push on", "push off")}  # fmt: skip
     for name, r in results.items():
         print(f"{name}: {r['correct']}/{len(items)} trackers as their life says, {r['settled']} settled; "
               f"{r['total']} status requests ({r['per_settled']:.3f} per settled message) {r['requests']}; "
-              f"all ended after {r['elapsed_s']:.1f} s")  # fmt: skip
+              f"all ended after {r['elapsed_s']:.1f} s; ends {r['ends']}")  # fmt: skip
     return 0
 
 

@@ -119,3 +119,18 @@ def test_a_push_that_came_first_is_applied_by_track_and_track_many(engine: Engin
         tracker = engine.store.get(tid)
         assert tracker is not None and tracker.state is State.FAILED and tracker.outcome.value == "settled"
     assert engine.store.redis.hget(engine.store.keys.tracker("wamm:shop:71"), "reason") == "not sent"
+
+
+def test_a_first_check_waits_on_the_safety_net_once_its_account_pushes(engine: Engine) -> None:
+    from worker.push import ingest
+    from worker.push.parse import Push
+    from worker.results import Deferred
+    from worker.states import Observation, State
+
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "81"})  # before the account pushed
+    account = engine.accounts["shop"]  # type: ignore[index]
+    ingest.apply(engine.store, account, Push("99", Observation(State.SENT, "sent")))  # now it pushes
+    result = engine.checker.check("wamm:shop:81")
+    assert isinstance(result, Deferred) and result.reason == "pushing"
+    assert 590 < result.deferred_s <= 600  # its first check then comes at the safety net's time
+    assert engine.store.get("wamm:shop:81").checks == 0  # type: ignore[union-attr]
