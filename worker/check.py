@@ -85,7 +85,7 @@ class Checker:
         account = self.gateways.account(tracker.account, tracker.provider)
         if account is None:
             return self._back_off(tracker, f"account {tracker.account!r} is not configured on this worker")
-        wait_s = self._waits_for_push(tracker)
+        wait_s = self._waits_for_push(tracker) if account.webhook_secret or account.notifications else 0.0
         if wait_s > 0:
             return self._defer(tracker, wait_s, "pushing", tally)
         provider = self.gateways.provider(account)
@@ -103,7 +103,8 @@ class Checker:
 
     def _waits_for_push(self, tracker: Tracker) -> float:
         """How long the first check of a tracker tracked before its account began pushing waits
-        (0: not at all), so it polls on the safety net as one tracked since does (docs/push.md)."""
+        (0: not at all), so it polls on the safety net as one tracked since does (docs/push.md).
+        Asked only of accounts configured to push (a webhook secret, or notifications)."""
         push = self.settings.push
         age_s = time.time() - tracker.created_at_ms / 1000
         if tracker.checks or push.live_s <= 0 or age_s >= push.safety_poll_s:

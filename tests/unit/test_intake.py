@@ -121,12 +121,15 @@ def test_a_push_that_came_first_is_applied_by_track_and_track_many(engine: Engin
     assert engine.store.redis.hget(engine.store.keys.tracker("wamm:shop:71"), "reason") == "not sent"
 
 
-def test_a_first_check_waits_on_the_safety_net_once_its_account_pushes(engine: Engine) -> None:
+def test_a_first_check_waits_on_the_safety_net_once_its_account_pushes(tmp_path: Path) -> None:
     from worker.push import ingest
     from worker.push.parse import Push
     from worker.results import Deferred
     from worker.states import Observation, State
 
+    table = {"shop": {"provider": "wamm", "token": "sekrit-token-1", "webhook_secret": "path-secret-1"}}
+    settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(write_accounts(tmp_path / "a.toml", table))})
+    engine = Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
     engine.track({"provider": "wamm", "account": "shop", "msg_id": "81"})  # before the account pushed
     account = engine.accounts["shop"]  # type: ignore[index]
     ingest.apply(engine.store, account, Push("99", Observation(State.SENT, "sent")))  # now it pushes
