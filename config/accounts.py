@@ -19,6 +19,12 @@ Which fields each gateway's accounts give, and which of them are secret, is its 
 ``config/gateways.py``. Any credential field ``X`` may instead be given as
 ``X_env = "VARIABLE"``. Secrets are kept out of ``repr`` so an account never prints its
 token by accident.
+
+A gateway that pushes (its entry's ``push_secret``) takes that key too, optional, as secret
+as the token: GREEN-API's ``webhook_token`` (the webhookUrlToken it sends as a bearer
+header), WAMM.chat's ``webhook_secret`` (the last segment of the webhook URL given to it).
+A GREEN-API account may set ``notifications = true``: ``statuswatch notifications`` then
+reads its receiveNotification queue (docs/push.md).
 """
 
 from __future__ import annotations
@@ -73,6 +79,10 @@ class Account:
     credentials: Mapping[str, str] = field(repr=False)
     rate_limit: Rate | None = None
     method_limits: Mapping[str, Rate] = field(default_factory=dict)
+    #: the secret pushes to the webhook receiver prove themselves with; None: no webhook
+    webhook_secret: str | None = field(default=None, repr=False)
+    #: whether ``statuswatch notifications`` reads this account's notification queue
+    notifications: bool = False
 
     @property
     def credential_key(self) -> str:
@@ -82,7 +92,8 @@ class Account:
 
     def secrets(self) -> list[str]:
         """The secret values of this account, for redaction."""
-        return [self.credentials[name] for name in GATEWAYS[self.provider].secrets]
+        secrets = [self.credentials[name] for name in GATEWAYS[self.provider].secrets]
+        return [*secrets, self.webhook_secret] if self.webhook_secret else secrets
 
 
 class Accounts(Mapping[str, Account]):
@@ -141,7 +152,9 @@ def _account(alias: str, entry: object, environ: Mapping[str, str]) -> Account:
     if gateway is None or not isinstance(provider, str):
         raise ConfigError(f"{where}.provider: must be one of {sorted(GATEWAYS)}, got {provider!r}")
     known = {"provider", gateway.url_field, "rate_limit", "method_limits"}
-    known |= {*gateway.credentials, *(f"{name}_env" for name in gateway.credentials)}
+    optional = (gateway.push_secret,) if gateway.push_secret else ()
+    known |= {*gateway.credentials, *optional, *(f"{name}_env" for name in (*gateway.credentials, *optional))}
+    known |= {"notifications"} if gateway.notifications else set()
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for a {provider} account")
@@ -160,7 +173,23 @@ def _account(alias: str, entry: object, environ: Mapping[str, str]) -> Account:
         credentials=credentials,
         rate_limit=None if rate is None else parse_rate(rate, f"{where}.rate_limit"),
         method_limits={name: parse_rate(value, f"{where}.method_limits.{name}") for name, value in methods.items()},
+        webhook_secret=_optional(where, gateway.push_secret, entry, environ),
+        notifications=_flag(where, "notifications", entry),
     )
+
+
+def _optional(where: str, name: str | None, entry: dict[str, object], environ: Mapping[str, str]) -> str | None:
+    """An optional credential (a push secret): as ``_credential``, None when neither key is given."""
+    if name is None or (name not in entry and f"{name}_env" not in entry):
+        return None
+    return _credential(where, name, entry, environ)
+
+
+def _flag(where: str, name: str, entry: dict[str, object]) -> bool:
+    value = entry.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{name}: must be true or false, got {value!r}")
+    return value
 
 
 def _credential(where: str, name: str, entry: dict[str, object], environ: Mapping[str, str]) -> str:

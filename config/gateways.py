@@ -56,6 +56,12 @@ class Gateway:
     batch_method: str | None = None
     #: documented limits by method, as in an accounts file's ``method_limits`` ("10/s")
     method_limits: Mapping[str, str] = field(default_factory=dict)
+    #: the optional account key of the secret a push to the webhook receiver proves itself
+    #: with (GREEN-API's webhookUrlToken, a bearer header; WAMM.chat documents none: a secret
+    #: path segment); None: the gateway does not push
+    push_secret: str | None = None
+    #: whether the gateway also queues its pushes for ``receiveNotification`` (GREEN-API)
+    notifications: bool = False
 
     @property
     def integer_ids(self) -> bool:
@@ -78,6 +84,8 @@ GATEWAYS: Mapping[str, Gateway] = {
             ceiling="read",
             methods={"message": "msg_state"},
             batch_method="msg_get_last",
+            # https://1mhub.ru/en/help/poluchenie-soobschenii-cherez-webhook
+            push_secret="webhook_secret",
         ),
         Gateway(
             name="wbiztool",
@@ -110,6 +118,10 @@ GATEWAYS: Mapping[str, Gateway] = {
                 "getStatusStatistic": "1/s",
                 "getStateInstance": "1/s",
             },
+            # webhookUrlToken: https://green-api.com/en/docs/api/account/SetSettings/; the queue:
+            # https://green-api.com/en/docs/api/receiving/technology-http-api/ReceiveNotification/
+            push_secret="webhook_token",
+            notifications=True,
         ),
     )
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 from config.accounts import Rate, parse_rate
 from config.errors import ConfigError
 from config.gateways import GATEWAYS
+from config.push import PushSettings, load_push
 
 PREFIX = "STATUSWATCH_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -112,6 +113,8 @@ class Settings:
     notify_url_concurrency: int = 4
     #: deliveries started to one callback host per period, fleet-wide
     notify_url_rate: Rate = field(default_factory=lambda: Rate(50, 1))
+    #: push ingestion: the webhook receiver, early pushes, polling's back-off (config/push.py)
+    push: PushSettings = field(default_factory=PushSettings)
 
     def poll_for(self, provider: str) -> PollPolicy:
         """The polling policy of one provider (its override or the default)."""
@@ -175,6 +178,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         notify_url_rate=parse_rate(
             reader.text("NOTIFY_URL_RATE", str(defaults.notify_url_rate)), f"{PREFIX}NOTIFY_URL_RATE"
         ),
+        push=load_push(reader),
     )
 
 

@@ -19,7 +19,10 @@ The tags name the public pages:
   (api/statuses/GetStatusStatistic/), ``[doc journals/GetMessage]`` (api/journals/GetMessage/),
   ``[doc GetStateInstance]`` (api/account/GetStateInstance/), ``[doc common-errors]``
   (api/common-errors/); ``[doc 466-error-example-body]``:
-  https://greenapi.com/en/docs/api/466-error-example-body
+  https://greenapi.com/en/docs/api/466-error-example-body; ``[doc OutgoingMessageStatus]``
+  (api/receiving/notifications-format/outgoing-message/OutgoingMessageStatus/),
+  ``[doc ReceiveNotification]`` (api/receiving/technology-http-api/ReceiveNotification/)
+- ``[doc webhook]``: https://1mhub.ru/en/help/poluchenie-soobschenii-cherez-webhook (WAMM.chat)
 """
 
 from __future__ import annotations
@@ -168,3 +171,50 @@ def shape(value: Any) -> Any:
 def item_shapes(values: list[Any]) -> set[str]:
     """The distinct shapes of a list's items, as JSON text (keys sorted: their order means nothing)."""
     return {json.dumps(shape(value), sort_keys=True) for value in values}
+
+
+# ---------------------------------------------------------------- pushes
+
+# [doc OutgoingMessageStatus] "Webhook body example"
+GREENAPI_STATUS_PUSH: dict[str, Any] = {
+    "typeWebhook": "outgoingMessageStatus",
+    "chatId": "71234567890@c.us",
+    "instanceData": {"idInstance": 1234, "wid": "11001234567@c.us", "typeInstance": "whatsapp"},
+    "timestamp": 1586700802,
+    "idMessage": "3EB0608D6A2901063D63",
+    "status": "noAccount",
+    "description": "SWE004: 1000",
+    "sendByApi": True,
+}
+
+# [doc ReceiveNotification] "Response body example" (an incoming message: no status)
+GREENAPI_NOTIFICATION: dict[str, Any] = {
+    "receiptId": 1234567,
+    "body": {
+        "typeWebhook": "incomingMessageReceived",
+        "instanceData": {"idInstance": 1234, "wid": "11001234567@c.us", "typeInstance": "whatsapp"},
+        "timestamp": 1588091580,
+        "idMessage": "F7AEC1B7086ECDC7E6E45923F5EDB825",
+        "senderData": {"chatId": "79001234568@c.us", "sender": "79001234568@c.us", "senderName": "Green API"},
+        "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": "I use Green-API"}},
+    },
+}
+
+# [doc webhook] "Message Data Format" (tip "msg": an incoming message)
+WAMM_MSG_PUSH: dict[str, Any] = {
+    "tip": "msg",
+    "msg_data": {
+        "msg_id": 1234567, "qoute_msg_id": None, "from_api": 0, "from_me": 0, "phone_acc": "79XXXXXXXXX",
+        "phone": "79001234567", "chat_name": "Ivan Petrov", "tip_msg": "textMessage",
+        "msg_text": "Good afternoon, I'm interested in your offer", "msg_link": None,
+        "date_ins": "2023-05-24 12:35:29", "state": "received", "senderId": None, "senderName": None,
+    },
+}  # fmt: skip
+
+# [doc webhook] names tip "msg_state" (a message's status) without an example: the body of
+# the "msg" example with tip msg_state, an outgoing message and a status of msg_state's page
+WAMM_STATE_PUSH: dict[str, Any] = {
+    "tip": "msg_state",
+    "msg_data": {**WAMM_MSG_PUSH["msg_data"], "from_me": 1, "from_api": 1, "state": "delivered",
+                 "date_upd": "2023-05-24 12:35:40"},
+}  # fmt: skip

@@ -52,7 +52,7 @@ def stub_server(handler: Handler) -> Iterator[Stub]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _answer
+        do_GET = do_POST = do_DELETE = _answer
 
         def log_message(self, *args: object) -> None:
             pass

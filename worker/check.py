@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
 from collections.abc import Callable
 from typing import cast
@@ -84,6 +85,9 @@ class Checker:
         account = self.gateways.account(tracker.account, tracker.provider)
         if account is None:
             return self._back_off(tracker, f"account {tracker.account!r} is not configured on this worker")
+        wait_s = self._waits_for_push(tracker) if account.webhook_secret or account.notifications else 0.0
+        if wait_s > 0:
+            return self._defer(tracker, wait_s, "pushing", tally)
         provider = self.gateways.provider(account)
         ref = providers.MessageRef(
             tracker.msg_id, tracker.fields.get("chat_id") or None, tracker.fields.get("kind") or "message"
@@ -96,6 +100,18 @@ class Checker:
         except ProviderError as exc:  # anything else is the boundary's (``check``)
             return self._refused(tracker, account, exc, tally)
         return self._apply(tracker, provider.ceiling, observation, tally)
+
+    def _waits_for_push(self, tracker: Tracker) -> float:
+        """How long the first check of a tracker tracked before its account began pushing waits
+        (0: not at all), so it polls on the safety net as one tracked since does (docs/push.md).
+        Asked only of accounts configured to push (a webhook secret, or notifications)."""
+        push = self.settings.push
+        age_s = time.time() - tracker.created_at_ms / 1000
+        if tracker.checks or push.live_s <= 0 or age_s >= push.safety_poll_s:
+            return 0.0
+        if f"{tracker.provider}:{tracker.account}" not in self.context.fleet.pushing(push.live_s):
+            return 0.0
+        return push.safety_poll_s - age_s
 
     def _denied(
         self, tracker: Tracker, account: Account, method: str, denied: Denied, requeued: int, tally: Tally

@@ -10,6 +10,8 @@ statuswatch doctor [--json]
 statuswatch metrics [--host H] [--port P] [--once]
 statuswatch demo [--messages N] [--workers N]
 statuswatch up [--simulator] [--workers N]
+statuswatch webhooks [--host H] [--port P]
+statuswatch notifications
 statuswatch simulate [--host H] [--port P]
 """
 
@@ -157,6 +159,13 @@ def _add_running(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
     p.set_defaults(func=cmd_metrics)
 
+    p = sub.add_parser("webhooks", help="receive the gateways' pushes (GREEN-API, WAMM.chat webhooks)")
+    p.add_argument("--host", help="address (default STATUSWATCH_WEBHOOKS_ADDRESS, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default STATUSWATCH_WEBHOOKS_PORT, 8080)")
+    p.set_defaults(func=cmd_webhooks)
+    p = sub.add_parser("notifications", help="read GREEN-API notification queues (receiveNotification)")
+    p.set_defaults(func=cmd_notifications)
+
     p = sub.add_parser("simulate", help="run the local gateway simulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8900)
@@ -261,6 +270,18 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         return 0
     finally:
         server.shutdown()
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from worker.push.process import run_webhooks
+
+    return run_webhooks(args.host, args.port)
+
+
+def cmd_notifications(args: argparse.Namespace) -> int:
+    from worker.push.process import run_notifications
+
+    return run_notifications()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -43,6 +43,17 @@ class Fleet:
         """``provider:account`` of every account with active trackers."""
         return sorted(self.active_counts())
 
+    def pushing(self, live_s: float) -> dict[str, float]:
+        """``provider:account`` of each account whose last push came within ``live_s`` (on the
+        Redis clock) -> how long ago, s: its polling backs off to the safety net (docs/push.md)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.hgetall(self.keys.push.seen)
+            (seconds, micros), seen = pipe.execute()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        ages = {group: (now_ms - int(at)) / 1000 for group, at in seen.items()}
+        return {group: age for group, age in ages.items() if age < live_s}
+
     def due_count(self) -> int:
         """Trackers on the schedule (every active one is)."""
         groups = list(self.redis.hkeys(self.keys.active))

@@ -9,6 +9,7 @@ import logging
 
 from worker import misrouted
 from worker.context import Context
+from worker.push.revive import Revive
 from worker.results import Upkeep
 
 log = logging.getLogger("statuswatch")
@@ -19,9 +20,13 @@ class Housekeeping:
         self.settings = context.settings
         self.maintenance = context.maintenance
         self.redactor = context.redactor
+        self.revive = Revive(context.store.redis, context.store.keys, context.settings)
 
     def run(self) -> Upkeep:
         """One pass (``statuswatch stats`` shows rates from the counters' snapshots)."""
+        for group, moved in self.revive.run().items():
+            log.warning("%s: no push for %.0f s: its %d trackers on the safety net poll again",
+                        group, self.settings.push.live_s, moved)  # fmt: skip
         pruned, repaired = self.maintenance.prune()
         if repaired:
             log.warning("active counts of %s did not match their schedules; repaired", ", ".join(repaired[:10]))

@@ -19,6 +19,7 @@ from worker import providers
 from worker.context import Context
 from worker.errors import StoreUnreachable
 from worker.keys import tracker_id
+from worker.push.ingest import apply_early
 from worker.results import Accepted, Bulk, Rejected, Untracked
 from worker.schedule import next_check_delay_s
 from worker.store import Registered
@@ -112,7 +113,15 @@ class Intake:
             tid = tracker_id(request.provider, request.account, request.msg_id)
             first_delay_s = next_check_delay_s(0, policy, self.draw())
             items.append((tid, request, providers.CEILINGS[request.provider], first_delay_s))
-        return self.store.register_many(items) if items else []
+        registered = self.store.register_many(items) if items else []
+        return [self._early(tid, result) for (tid, *_), result in zip(items, registered, strict=True)]
+
+    def _early(self, tid: str, result: Registered) -> Registered:
+        """A push that came before this request, applied now (docs/push.md): the outcome it leaves."""
+        applied = apply_early(self.store, tid, result.early) if result.early else None
+        if applied is None or applied.outcome is None:
+            return result
+        return Registered(result.status, applied.outcome)
 
     def _reason(self, exc: BaseException) -> str:
         return self.redactor(reason_of(exc))

@@ -44,6 +44,18 @@ class NotifyKeys:
         return f"{self.prefix}:notify:pace:{target}"
 
 
+class PushKeys:
+    """The keys of push ingestion (docs/push.md), under the same prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        #: HASH tracker id -> a push that came before its track request (JSON: state, raw, reason, provider_ts)
+        self.early = f"{prefix}:push:early"
+        #: ZSET tracker id -> when that push came, epoch ms (the early pushes' bounds)
+        self.early_at = f"{prefix}:push:early-at"
+        #: HASH "provider:account" -> the account's last push, epoch ms (polling backs off while it is fresh)
+        self.seen = f"{prefix}:push:seen"
+
+
 class Keys:
     """Key names under ``{namespace}:v1:``."""
 
@@ -66,6 +78,8 @@ class Keys:
         self.rollup_period = f"{self.prefix}:rollup-period"
         #: the deliveries to callbacks
         self.notify = NotifyKeys(self.prefix)
+        #: push ingestion
+        self.push = PushKeys(self.prefix)
 
     def due(self, group: str) -> str:
         """ZSET of one account's active trackers (member: the msg_id) -> next check time, epoch ms.

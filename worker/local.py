@@ -125,6 +125,10 @@ class LocalStack:
             name, [sys.executable, "-m", "celery", "-A", "worker", "beat", "-l", loglevel, "-s", str(schedule)]
         )
 
+    def start_command(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """``statuswatch ARGS...`` as process ``name`` (``webhooks``, ``notifications``, ``metrics``)."""
+        return self._spawn(name, [sys.executable, "-m", "worker.cli", *args])
+
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)

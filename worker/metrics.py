@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from worker.fleet import Fleet
 from worker.notify.metrics import notify_metrics
+from worker.push.metrics import push_metrics
 from worker.runtime import Engine
 from worker.tally import LATENCY_BUCKETS_S, SEND_DELAY_BUCKETS_S
 
@@ -60,6 +61,7 @@ class FleetCollector(Collector):
         yield from self._accounts()
         yield from self._schedule()
         yield from notify_metrics(self.engine.store.redis, self.engine.store.keys, stats)
+        yield from push_metrics(stats, self.fleet, self.engine.settings.push.live_s)
 
     def _misrouted(self) -> Metric:
         family = GaugeMetricFamily(

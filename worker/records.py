@@ -71,13 +71,17 @@ class Registered:
 
     status: str
     outcome: Outcome
+    #: a push kept for this tracker before it was tracked (JSON), to apply; '' for none
+    early: str = ""
 
 
 @dataclass(frozen=True)
 class Observed:
     """What ``observe`` did."""
 
-    status: str  #: "ok", "gone" (no such tracker) or "finished" (already ended)
+    #: "ok", "gone" (no such tracker), "finished" (already ended) or "early" (a push kept
+    #: for a track request to come)
+    status: str
     state: State | None
     previous: State | None
     outcome: Outcome | None

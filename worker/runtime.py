@@ -69,7 +69,7 @@ class Engine:
         keys = Keys(settings.namespace)
         store = Store(
             client, keys, retention_s=settings.retention_s, events_maxlen=settings.events_maxlen,
-            notify_retry_s=settings.notify_retry_s,
+            notify_retry_s=settings.notify_retry_s, push=settings.push,
         )  # fmt: skip
         limiter = Limiter(client, keys, default_rate=settings.default_rate_limit)
         secrets = [*(accounts.secrets() if accounts else ()), *settings.callback_secrets]

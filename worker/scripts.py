@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from worker.push.scripts import ReviveArgs, ReviveKeys
+
 
 class ScriptRunner(Protocol):
     def __call__(self, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any: ...
@@ -83,6 +85,21 @@ class TrackerKeys(NamedTuple):
     since: str  #: the undelivered events' ages
 
 
+class ObserveKeys(NamedTuple):  #: a tracker's nine keys and push ingestion's three
+    tracker: str
+    due: str
+    active: str
+    events: str
+    stats: str
+    inflight: str
+    outbox: str
+    notify: str
+    since: str
+    early: str  #: pushes that came before their track request
+    early_at: str  #: their ages
+    pushed: str  #: each pushing account's last push
+
+
 class RegisterArgs(NamedTuple):
     tracker_id: str
     until: str
@@ -93,6 +110,8 @@ class RegisterArgs(NamedTuple):
     events_maxlen: int
     outbox_ttl_ms: int  #: the outbox expires this long after its last event
     outbox_max: int  #: events an outbox holds at most
+    live_ms: int  #: an account that pushed within this long counts as pushing (0: never)
+    safety_ms: int  #: the earliest first check of a pushing account's new tracker
     fields: tuple[str, ...]  #: field, value, field, value...
 
 
@@ -118,9 +137,15 @@ class ObserveArgs(NamedTuple):
     not_found_grace_ms: int
     detail: str  #: JSON or ''
     counts: str  #: ``worker.tally.encode``
-    provider_ts: str  #: the gateway's time of the change, epoch seconds; '' for none
-    outbox_ttl_ms: int
-    outbox_max: int
+    provider_ts: str = ""  #: the gateway's time of the change, epoch seconds; '' for none
+    outbox_ttl_ms: int = 0  #: the outbox expires this long after its last event
+    outbox_max: int = 0  #: events an outbox holds at most
+    source: str = "poll"  #: "poll" or "push"
+    reason: str = ""  #: why a push ended the message
+    early_ms: int = 0
+    early_max: int = 0
+    live_ms: int = 0
+    safety_ms: int = 0
 
 
 class DeferArgs(NamedTuple):
@@ -268,9 +293,9 @@ class NotifyRenewKeys(NamedTuple):
     busy: str
 
 
-REGISTER = Script("register", TrackerKeys, RegisterArgs)
+REGISTER = Script("register", ObserveKeys, RegisterArgs)
 UNTRACK = Script("untrack", TrackerKeys, UntrackArgs)
-OBSERVE = Script("observe", TrackerKeys, ObserveArgs)
+OBSERVE = Script("observe", ObserveKeys, ObserveArgs)
 DEFER = Script("defer", TrackerKeys, DeferArgs)
 CLAIM = Script("claim", ClaimKeys, ClaimArgs)
 EXPIRE = Script("expire", ExpireKeys, ExpireArgs)
@@ -283,9 +308,10 @@ NOTIFY_BEGIN = Script("notify_begin", NotifyBeginKeys, NotifyBeginArgs)
 NOTIFY_SLOT = Script("notify_slot", NotifySlotKeys, NotifySlotArgs)
 NOTIFY_DONE = Script("notify_done", NotifyDoneKeys, NotifyDoneArgs)
 NOTIFY_RENEW = Script("notify_renew", NotifyRenewKeys, NotifyBeginArgs)  # the same three arguments
+REVIVE = Script("revive", ReviveKeys, ReviveArgs)
 
 #: every script in worker/lua/ but the prelude
 SCRIPTS: tuple[Script[Any, Any], ...] = (
     REGISTER, UNTRACK, OBSERVE, DEFER, CLAIM, EXPIRE, PRUNE, ROLLUP, PLAN, ACQUIRE,
-    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE, NOTIFY_RENEW,
+    NOTIFY_CLAIM, NOTIFY_BEGIN, NOTIFY_SLOT, NOTIFY_DONE, NOTIFY_RENEW, REVIVE,
 )  # fmt: skip

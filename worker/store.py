@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from config.push import PushSettings
 from worker.keys import Keys, group_of
 from worker.records import Observed, Registered, Tracker, tracker_from_row
 from worker.scripts import (
@@ -28,6 +29,7 @@ from worker.scripts import (
     ExpireArgs,
     ExpireKeys,
     ObserveArgs,
+    ObserveKeys,
     RegisterArgs,
     TrackerKeys,
     UntrackArgs,
@@ -53,7 +55,7 @@ class Store:
 
     def __init__(
         self, redis: Any, keys: Keys, retention_s: float, events_maxlen: int = 100_000,
-        notify_retry_s: float = 24 * 3600.0, outbox_max: int = OUTBOX_MAX,
+        notify_retry_s: float = 24 * 3600.0, outbox_max: int = OUTBOX_MAX, push: PushSettings | None = None,
     ) -> None:  # fmt: skip
         self.redis = redis
         self.keys = keys
@@ -63,6 +65,7 @@ class Store:
         #: after its last event, and holds at most ``outbox_max`` events
         self.outbox_ttl_ms = ms(retention_s + notify_retry_s)
         self.outbox_max = outbox_max
+        self.push = push or PushSettings()
         self._register = REGISTER.load(redis)
         self._untrack = UNTRACK.load(redis)
         self._claim = CLAIM.load(redis)
@@ -71,11 +74,15 @@ class Store:
         self._expire = EXPIRE.load(redis)
 
     def _tracker_keys(self, tracker_id: str) -> TrackerKeys:
+        return TrackerKeys(*self.observe_keys(tracker_id)[:9])
+
+    def observe_keys(self, tracker_id: str) -> ObserveKeys:
+        """The keys of register and observe for one tracker."""
         k, group = self.keys, group_of(tracker_id)
-        return TrackerKeys(
+        return ObserveKeys(
             tracker=k.tracker(tracker_id), due=k.due(group), active=k.active, events=k.events, stats=k.stats,
             inflight=k.inflight(group), outbox=k.notify.outbox(tracker_id), notify=k.notify.due,
-            since=k.notify.since,
+            since=k.notify.since, early=k.push.early, early_at=k.push.early_at, pushed=k.push.seen,
         )  # fmt: skip
 
     def register(self, tracker_id: str, request: TrackRequest, ceiling: State, first_delay_s: float) -> Registered:
@@ -93,11 +100,12 @@ class Store:
                     tracker_id=tracker_id, until=request.until, expires_in_ms=ms(request.expires_in_s),
                     first_delay_ms=ms(first_delay_s), ceiling=ceiling.value, retention_ms=self.retention_ms,
                     events_maxlen=self.events_maxlen, outbox_ttl_ms=self.outbox_ttl_ms, outbox_max=self.outbox_max,
+                    live_ms=ms(self.push.live_s), safety_ms=ms(self.push.safety_poll_s),
                     fields=tuple(item for kv in request.stored_fields().items() for item in kv),
                 )  # fmt: skip
-                self._register(self._tracker_keys(tracker_id), args, client=pipe)
+                self._register(self.observe_keys(tracker_id), args, client=pipe)
             rows = pipe.execute()
-        return [Registered(status, Outcome(outcome)) for status, outcome in rows]
+        return [Registered(status, Outcome(outcome), early) for status, outcome, early in rows]
 
     def untrack(self, tracker_id: str) -> Registered:
         """End an active tracker as cancelled (one event); ``gone`` or ``finished`` otherwise."""
@@ -172,16 +180,41 @@ class Store:
         not_found: bool = False,
         not_found_grace_s: float = 0.0,
         counts: Mapping[str, int] | None = None,
+        source: str = "poll",
+        reason: str = "",
     ) -> Observed:
         """Apply one check's result: ``observation`` or, when None, the ``error`` it met;
         ``counts`` are added to the fleet counters in the same call. The gateway's strings
-        (raw state, detail) are stored cut to ``MAX_CHARS``, the error to ``MAX_ERROR_CHARS``."""
-        obs = observation
+        (raw state, detail) are stored cut to ``MAX_CHARS``, the error to ``MAX_ERROR_CHARS``.
+        With ``source="push"`` it is a gateway's push (``worker.push``): kept for a track
+        request to come when there is no tracker yet, and never counted as a check."""
+        args = self.observe_args(
+            tracker_id, observation, ceiling=ceiling, next_delay_s=next_delay_s, error=error, not_found=not_found,
+            not_found_grace_s=not_found_grace_s, counts=counts, source=source, reason=reason,
+        )  # fmt: skip
+        return observed(self._observe(self.observe_keys(tracker_id), args))
+
+    def observe_args(
+        self,
+        tracker_id: str,
+        obs: Observation | None,
+        *,
+        ceiling: State,
+        next_delay_s: float,
+        error: str = "",
+        not_found: bool = False,
+        not_found_grace_s: float = 0.0,
+        counts: Mapping[str, int] | None = None,
+        source: str = "poll",
+        reason: str = "",
+    ) -> ObserveArgs:
+        """``observe``'s arguments, for a caller that runs the script on a client of its own."""
         detail = ""
         if obs and obs.detail:
             cut = {clip(str(k)): clip(str(v)) for k, v in obs.detail.items()}
             detail = json.dumps(cut, separators=(",", ":"))
-        args = ObserveArgs(
+        push = self.push
+        return ObserveArgs(
             tracker_id=tracker_id, observed=obs.state.value if obs and obs.state else "",
             raw_state=clip(obs.raw) if obs else "", has_observation="1" if obs else "0", ceiling=ceiling.value,
             next_delay_ms=ms(next_delay_s), retention_ms=self.retention_ms, events_maxlen=self.events_maxlen,
@@ -189,15 +222,9 @@ class Store:
             not_found_grace_ms=ms(not_found_grace_s), detail=detail, counts=encode(counts or {}),
             provider_ts=f"{obs.provider_ts:.3f}" if obs and obs.provider_ts is not None else "",
             outbox_ttl_ms=self.outbox_ttl_ms, outbox_max=self.outbox_max,
+            source=source, reason=clip(reason), early_ms=ms(push.early_s), early_max=push.early_max,
+            live_ms=ms(push.live_s), safety_ms=ms(push.safety_poll_s),
         )  # fmt: skip
-        status, state, previous, outcome, changed = self._observe(self._tracker_keys(tracker_id), args)
-        return Observed(
-            status=status,
-            state=State(state) if state else None,
-            previous=State(previous) if previous else None,
-            outcome=Outcome(outcome) if outcome else None,
-            changed=bool(changed),
-        )
 
     def get(self, tracker_id: str) -> Tracker | None:
         """One tracker, or None when it is unknown or its retention has passed."""
@@ -220,3 +247,15 @@ class Store:
             rows = pipe.execute()
         # no outcome field while active; no checks field: no such tracker
         return {tid: int(checks) for tid, (outcome, checks) in zip(ids, rows, strict=True) if checks and not outcome}
+
+
+def observed(row: Sequence[Any]) -> Observed:
+    """observe.lua's answer as an ``Observed``."""
+    status, state, previous, outcome, changed = row
+    return Observed(
+        status=status,
+        state=State(state) if state else None,
+        previous=State(previous) if previous else None,
+        outcome=Outcome(outcome) if outcome else None,
+        changed=bool(changed),
+    )

@@ -33,11 +33,14 @@ class BatchSync:
         self.draw = draw
 
     def targets(self) -> list[str]:
-        """Aliases of accounts with active trackers whose gateway has a batch method."""
+        """Aliases of accounts with active trackers whose gateway has a batch method, but for
+        those whose pushes arrive (their trackers poll as a safety net only, docs/push.md)."""
         targets = []
+        pushing = self.context.fleet.pushing(self.settings.push.live_s)
         for group in self.context.fleet.groups():
             provider, _, alias = group.partition(":")
-            if provider in providers.BATCH and self.gateways.account(alias, provider) is not None:
+            known = provider in providers.BATCH and self.gateways.account(alias, provider) is not None
+            if known and group not in pushing:
                 targets.append(alias)
         return targets
 

@@ -97,6 +97,20 @@ def test_accounts_file(tmp_path: Path) -> None:
     assert "secret" not in repr(shop) + repr(support) + repr(accounts["billing"])
 
 
+def test_push_secrets_and_the_notifications_flag(tmp_path: Path) -> None:
+    text = (
+        '[accounts.g]\nprovider="greenapi"\nid_instance="1"\napi_token_instance="t"\nwebhook_token="wh-tok"\n'
+        'notifications=true\n[accounts.w]\nprovider="wamm"\ntoken="t2"\nwebhook_secret_env="W_SECRET"\n'
+        '[accounts.p]\nprovider="wamm"\ntoken="t3"\n'
+    )
+    accounts = load_accounts(write(tmp_path, text), {"W_SECRET": "path-secret"})
+    assert accounts["g"].webhook_secret == "wh-tok" and accounts["g"].notifications
+    assert accounts["w"].webhook_secret == "path-secret" and not accounts["w"].notifications
+    assert accounts["p"].webhook_secret is None
+    assert {"wh-tok", "path-secret"} <= set(accounts.secrets())
+    assert "wh-tok" not in repr(accounts["g"]) and "path-secret" not in repr(accounts["w"])
+
+
 def test_two_aliases_of_one_token_share_a_credential_key(tmp_path: Path) -> None:
     text = '[accounts.a]\nprovider="wamm"\ntoken="t0ken"\n[accounts.b]\nprovider="wamm"\ntoken="t0ken"\n'
     accounts = load_accounts(write(tmp_path, text))
@@ -122,6 +136,13 @@ def test_two_aliases_of_one_token_share_a_credential_key(tmp_path: Path) -> None
             "accounts.x.method_limits.getMessage",
         ),
         ('[accounts."a:b"]\nprovider="wamm"\ntoken="t"\n', "accounts.a:b"),
+        ('[accounts.x]\nprovider="wamm"\ntoken="t"\nwebhook_token="w"\n', "webhook_token"),
+        ('[accounts.x]\nprovider="wamm"\ntoken="t"\nnotifications=true\n', "notifications"),
+        ('[accounts.x]\nprovider="wbiztool"\nclient_id=1\napi_key="k"\nwebhook_secret="s"\n', "webhook_secret"),
+        ('[accounts.x]\nprovider="greenapi"\nid_instance="1"\napi_token_instance="t"\nwebhook_token=""\n',
+         "accounts.x.webhook_token"),
+        ('[accounts.x]\nprovider="greenapi"\nid_instance="1"\napi_token_instance="t"\nnotifications="yes"\n',
+         "accounts.x.notifications"),
         ("not toml = = =", "not valid TOML"),
     ],
 )

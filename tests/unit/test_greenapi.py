@@ -406,3 +406,20 @@ def test_an_answer_that_names_no_message_or_ours_in_another_case_is_applied() ->
     without = {k: v for k, v in journal_entry("read").items() if k != "idMessage"}
     assert fetch(200, without)[0] == Observation(State.READ, "read")
     assert fetch(200, {**journal_entry("read"), "idMessage": MESSAGE.msg_id.lower()})[0].state is State.READ
+
+
+def test_the_notification_queue_as_documented() -> None:
+    from tests.documented import GREENAPI_NOTIFICATION
+
+    answers = iter([(200, GREENAPI_NOTIFICATION), (200, None), (200, {"result": True}), (200, {"receiptId": "x"})])
+    with stub_server(lambda seen: next(answers)) as stub:
+        green = adapter(stub.url)
+        assert green.receive_notification(20) == (1234567, GREENAPI_NOTIFICATION["body"])
+        assert green.receive_notification(20) is None
+        assert green.delete_notification(1234567) is True
+        with pytest.raises(TransientError, match="receiptId"):
+            green.receive_notification(5)
+    receive, _, delete, _ = stub.requests
+    base = f"/waInstance{INSTANCE}"
+    assert receive.method == "GET" and receive.path == f"{base}/receiveNotification/{QUOTED_TOKEN}?receiveTimeout=20"
+    assert delete.method == "DELETE" and delete.path == f"{base}/deleteNotification/{QUOTED_TOKEN}/1234567"

@@ -101,3 +101,39 @@ def test_untrack_cancels_and_says_what_it_found(engine: Engine) -> None:
     assert engine.checker.check("wamm:shop:1").summary() == {"tracker": "wamm:shop:1", "skipped": "cancelled"}
     assert untrack({"provider": "wamm", "account": "shop"}).summary()["accepted"] is False
     assert rejected(engine)[0]["task"] == "untrack"
+
+
+def test_a_push_that_came_first_is_applied_by_track_and_track_many(engine: Engine) -> None:
+    from worker.push import ingest
+    from worker.push.parse import Push
+    from worker.states import Observation, State
+
+    account = engine.accounts["shop"]  # type: ignore[index]
+    for msg_id in ("71", "72"):
+        push = Push(msg_id, Observation(State.FAILED, "not sent"), "not sent")
+        assert ingest.apply(engine.store, account, push).status == "early"
+    result = engine.track({"provider": "wamm", "account": "shop", "msg_id": "71"})
+    assert result.outcome.value == "settled"  # type: ignore[union-attr]
+    engine.track_many({"items": [{"provider": "wamm", "account": "shop", "msg_id": "72"}]})
+    for tid in ("wamm:shop:71", "wamm:shop:72"):
+        tracker = engine.store.get(tid)
+        assert tracker is not None and tracker.state is State.FAILED and tracker.outcome.value == "settled"
+    assert engine.store.redis.hget(engine.store.keys.tracker("wamm:shop:71"), "reason") == "not sent"
+
+
+def test_a_first_check_waits_on_the_safety_net_once_its_account_pushes(tmp_path: Path) -> None:
+    from worker.push import ingest
+    from worker.push.parse import Push
+    from worker.results import Deferred
+    from worker.states import Observation, State
+
+    table = {"shop": {"provider": "wamm", "token": "sekrit-token-1", "webhook_secret": "path-secret-1"}}
+    settings = load_settings({"STATUSWATCH_ACCOUNTS_FILE": str(write_accounts(tmp_path / "a.toml", table))})
+    engine = Engine.from_settings(settings, fakeredis.FakeRedis(decode_responses=True))
+    engine.track({"provider": "wamm", "account": "shop", "msg_id": "81"})  # before the account pushed
+    account = engine.accounts["shop"]  # type: ignore[index]
+    ingest.apply(engine.store, account, Push("99", Observation(State.SENT, "sent")))  # now it pushes
+    result = engine.checker.check("wamm:shop:81")
+    assert isinstance(result, Deferred) and result.reason == "pushing"
+    assert 590 < result.deferred_s <= 600  # its first check then comes at the safety net's time
+    assert engine.store.get("wamm:shop:81").checks == 0  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from typing import Any, get_origin, get_type_hints
 
 import pytest
 
-from worker.scripts import SCRIPTS, ExpireArgs, ExpireKeys, Script, TrackerKeys, flatten
+from worker.scripts import SCRIPTS, ExpireArgs, ExpireKeys, ObserveKeys, Script, TrackerKeys, flatten
 
 LUA = resources.files("worker") / "lua"
 HEADER = re.compile(r"^-- (KEYS|ARGV)\[([^\]]+)\]\s+(\w+)", re.MULTILINE)
@@ -71,9 +71,11 @@ def test_the_body_reads_no_fixed_position_its_definition_lacks(script: Script[An
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.name)
 def test_the_preludes_tracker_key_check_runs_only_on_the_nine_tracker_keys(script: Script[Any, Any]) -> None:
-    """``check_tracker_keys`` (``_states.lua``) reads KEYS[1..9] as ``TrackerKeys`` orders them."""
+    """``check_tracker_keys`` (``_states.lua``) reads KEYS[1..9] as ``TrackerKeys`` orders them
+    (``ObserveKeys`` begins with the same nine)."""
     if "check_tracker_keys()" in lua(script.name):
-        assert script.keys is TrackerKeys
+        assert script.keys in (TrackerKeys, ObserveKeys)
+    assert ObserveKeys._fields[:9] == TrackerKeys._fields
 
 
 def test_a_run_is_flattened_in_its_place() -> None:

@@ -161,8 +161,26 @@ class GreenApi(Adapter):
             raise TransientError("greenapi: getStatusStatistic: answer is not a list of viewers", provider=self.name)
         return post_observation(body)
 
-    def _call(self, method: str, verb: str, **kwargs: Any) -> Any:
-        reply = self.http.request(verb, f"{self.base}/{method}/{self._token}", **kwargs)
+    def receive_notification(self, timeout_s: int) -> tuple[int, Any] | None:
+        """The first notification of the instance's queue as (receiptId, body); None when none
+        came within ``timeout_s`` (the gateway's long poll, 5 to 60 s: ReceiveNotification,
+        ``/api/receiving/technology-http-api/ReceiveNotification/``). It stays first in the
+        queue until ``delete_notification`` (kept 24 hours)."""
+        body = self._call("receiveNotification", "GET", params={"receiveTimeout": timeout_s})
+        if body is None:
+            return None
+        receipt = body.get("receiptId") if isinstance(body, dict) else None
+        if isinstance(receipt, bool) or not isinstance(receipt, int):
+            raise TransientError("greenapi: receiveNotification: an answer without a receiptId", provider=self.name)
+        return receipt, body.get("body")
+
+    def delete_notification(self, receipt_id: int) -> bool:
+        """Drop a notification from the queue (DeleteNotification); False: it was gone already."""
+        body = self._call("deleteNotification", "DELETE", suffix=f"/{int(receipt_id)}")
+        return isinstance(body, dict) and body.get("result") is True
+
+    def _call(self, method: str, verb: str, suffix: str = "", **kwargs: Any) -> Any:
+        reply = self.http.request(verb, f"{self.base}/{method}/{self._token}{suffix}", **kwargs)
         if reply.status != 200:
             raise self._error(method, reply)
         return reply.body

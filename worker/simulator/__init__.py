@@ -16,11 +16,17 @@ Control API:
     POST /_sim/reset     forget messages, accounts, stats and config
     POST /_sim/clock     {"advance_s": s}     -> {"now": epoch_s}    (move time forward)
     GET  /_sim/health
+    GET  /_sim/push                           -> the pushes: queued, answered:<status>, faults drawn
 
 Account states in /_sim/config (a change replaces that key's whole value):
     revoked, unauthorized, quota_exceeded, correspondents_exceeded: [credential, ...]
     refusals: {api_key: "Invalid whatsapp client" | "Higher Subscription Required" | "Auth Error 2"}
     daily_send_limit: {api_key: messages WBizTool's /send_msg/ accepts per UTC day, then 429}
+
+Pushes (`push.py`; set before the messages are added): push {credential: {url, token}},
+notifications [GREEN-API idInstance], push_duplicate, push_reorder, push_unknown, push_resend
+(shares of pushes), push_resend_s, push_attempts, push_reorder_s, push_timeout_s,
+notification_wait_max_s.
 """
 
 from .app import Simulator

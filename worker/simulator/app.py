@@ -13,6 +13,7 @@ from . import gateways
 from .gateways import Call
 from .model import Clock, Registry, Traffic
 from .policy import Policy
+from .push import Pusher
 from .wire import Request, Response, json_response
 
 CONTROL_PREFIX = "/_sim/"
@@ -27,6 +28,8 @@ class Simulator:
         self.registry = Registry()
         self.traffic = Traffic()
         self.policy = Policy()
+        #: the gateways' pushes (webhooks, GREEN-API's notification queue); run by the server
+        self.pusher = Pusher(self.clock, lambda: self.policy, lambda: self.registry)
 
     # -- control ---------------------------------------------------------------------------
 
@@ -41,14 +44,19 @@ class Simulator:
         return self.policy.config.to_json()
 
     def add_messages(self, messages: Any) -> int:
-        """Add a list of message objects (all or nothing); return how many."""
-        return self.registry.add_messages(messages, self.clock())
+        """Add a list of message objects (all or nothing); return how many. Each one's life is
+        pushed as it goes where pushes are configured."""
+        added = self.registry.add_messages(messages, self.clock())
+        for provider, credential, msg in added:
+            self.pusher.schedule(provider, credential, msg)
+        return len(added)
 
     def reset(self) -> None:
         """Forget messages, accounts, stats and config (the clock keeps running)."""
         self.registry = Registry()
         self.traffic = Traffic()
         self.policy = Policy()
+        self.pusher.reset()
 
     def advance_clock(self, seconds: float) -> float:
         advance = getattr(self.clock, "advance", None)
@@ -74,6 +82,7 @@ class Simulator:
             traffic.leave(outcome)
 
     async def _gateway(self, request: Request) -> Response | None:
+        await self._long_poll(request)
         now = self.clock()
         routed = gateways.route(request, self.registry, self.policy.config)
         response = self.admit(routed, now) if isinstance(routed, Call) else routed
@@ -84,6 +93,16 @@ class Simulator:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         return response
+
+    async def _long_poll(self, request: Request) -> None:
+        """GREEN-API's receiveNotification waits (its receiveTimeout, 5 to 60 s, at most
+        `notification_wait_max_s`) while the instance's queue is empty."""
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 3 or parts[1] != "receiveNotification" or not parts[0].startswith("waInstance"):
+            return
+        timeout = request.query.get("receiveTimeout", "5")
+        wait_s = min(float(timeout) if timeout.isdigit() else 5.0, self.policy.config.notification_wait_max_s)
+        await self.pusher.wait_for(parts[0][len("waInstance") :], wait_s)
 
     def admit(self, call: Call, now: float) -> Response | None:
         """Throttle, rate limit, then fault draw, then the gateway's own answer."""
@@ -145,6 +164,7 @@ CONTROL_ROUTES: dict[tuple[str, str], Callable[[Simulator, Any], dict[str, Any] 
     ("GET", "/_sim/config"): lambda sim, payload: {"config": sim.policy.config.to_json()},
     ("GET", "/_sim/stats"): lambda sim, payload: sim.traffic.snapshot(),
     ("GET", "/_sim/requests"): lambda sim, payload: {"by_message": sim.traffic.per_message()},
+    ("GET", "/_sim/push"): lambda sim, payload: sim.pusher.snapshot(),
     ("POST", "/_sim/reset"): _reset,
     ("POST", "/_sim/clock"): _clock,
     ("GET", "/_sim/health"): lambda sim, payload: {"ok": True, "now": sim.clock()},

@@ -79,6 +79,8 @@ class Account:
     #: messages the gateway accepted for sending on `send_day` (UTC days since the epoch)
     sends: int = 0
     send_day: int = -1
+    #: GREEN-API: the notification queue, (receiptId, body) oldest first (`push.py` fills it)
+    notifications: deque[tuple[int, Any]] = field(default_factory=deque)
 
     def sends_today(self, now: float) -> int:
         """Messages accepted for sending so far today (UTC), this one not included."""
@@ -129,14 +131,15 @@ class Registry:
             account.name = name
         return account
 
-    def add_messages(self, items: Iterable[Any], now: float) -> int:
-        """Validate every item first, then add them all (a bad batch adds nothing)."""
+    def add_messages(self, items: Iterable[Any], now: float) -> list[tuple[str, str, Message]]:
+        """Validate every item first, then add them all (a bad batch adds nothing); the added
+        ones as (provider, credential, message)."""
         parsed = [parse_message(item, now) for item in _as_list(items, "messages")]
         for provider, credential, secret, msg in parsed:
             messages = self.ensure(provider, credential, secret).messages
             messages.pop(msg.msg_id, None)  # a re-added message becomes the newest
             messages[msg.msg_id] = msg
-        return len(parsed)
+        return [(provider, credential, msg) for provider, credential, _, msg in parsed]
 
     def add_credentials(self, items: Iterable[Any]) -> None:
         """Known accounts without messages: a string is a WAMM token, a dict names its provider."""

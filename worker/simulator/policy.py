@@ -14,11 +14,13 @@ from typing import Any
 from .model import PROVIDERS
 
 #: the `/_sim/config` keys that are plain settings (`throttle` and `credentials` have effects)
-FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed")
+FRACTIONS = ("fault_5xx", "fault_timeout", "fault_malformed", "push_duplicate", "push_reorder", "push_unknown",
+             "push_resend")  # fmt: skip
 #: rates that add up to 1 in decimal may exceed it by a rounding error in binary
 ROUNDING = 1e-9
-DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s")
-CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded", "correspondents_exceeded")
+DURATIONS = ("latency_s", "latency_jitter_s", "timeout_hold_s", "push_resend_s", "push_reorder_s", "push_timeout_s",
+             "notification_wait_max_s")  # fmt: skip
+CREDENTIAL_SETS = ("revoked", "unauthorized", "quota_exceeded", "correspondents_exceeded", "notifications")
 #: WBizTool's logical refusals of an account, answered in HTTP 200 with status 0 (wbiztool-client 1.1.0's tests);
 #: "Scheduled date & time is not in valid format" refuses a request's fields, not an account
 REFUSALS = ("Invalid whatsapp client", "Higher Subscription Required", "Auth Error 2")
@@ -46,6 +48,21 @@ class Config:
     #: WBizTool api_key -> messages `/send_msg/` accepts per UTC day; then HTTP 429 "Daily limit reached"
     daily_send_limit: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
+    #: pushes (`push.py`): credential -> {"url": webhook URL, "token": bearer token or absent}
+    push: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: GREEN-API instances whose pushes go to their notification queue
+    notifications: frozenset[str] = frozenset()
+    push_duplicate: float = 0.0
+    push_reorder: float = 0.0
+    push_unknown: float = 0.0
+    push_resend: float = 0.0
+    #: a push without a 200 is sent again this much later (GREEN-API: 60 s), at most push_attempts in all
+    push_resend_s: float = 60.0
+    push_attempts: int = 6
+    push_reorder_s: float = 1.0
+    push_timeout_s: float = 10.0
+    #: receiveNotification waits at most this long (and at most its receiveTimeout) for a notification
+    notification_wait_max_s: float = 60.0
 
     def faults(self) -> tuple[tuple[str, str, float], ...]:
         """(fault, config key, rate), in the order `draw_fault` lays their intervals on [0, 1)."""
@@ -247,7 +264,25 @@ def _number(key: str, value: Any) -> float:
 
 
 #: the `/_sim/config` keys parsed by one function each
+def _push(value: Any) -> dict[str, dict[str, str]]:
+    targets = {}
+    for credential, target in _by_credential("push", value).items():
+        if not isinstance(target, dict) or not str(target.get("url", "")).startswith("http://"):
+            raise ValueError(f"push.{credential} must be {{'url': 'http://...', 'token': ...}}, got {target!r}")
+        targets[credential] = {k: str(v) for k, v in target.items() if k in ("url", "token") and v}
+    return targets
+
+
+def _attempts(value: Any) -> int:
+    number = _number("push_attempts", value)
+    if not number.is_integer() or number < 1:
+        raise ValueError(f"push_attempts must be a whole number >= 1, got {value!r}")
+    return int(number)
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
+    "push": _push,
+    "push_attempts": _attempts,
     "rate_limits": _rate_limits,
     "refusals": _refusals,
     "daily_send_limit": _daily_send_limit,

@@ -52,15 +52,20 @@ class SimulatorServer:
         self.simulator = simulator
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._pusher: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> int:
-        """Listen; return the bound port (useful with port 0)."""
+        """Listen, and push; return the bound port (useful with port 0)."""
         self._server = await asyncio.start_server(self._connection, host, port, limit=MAX_HEAD_BYTES)
+        self._pusher = asyncio.ensure_future(self.simulator.pusher.run())
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         if self._server is None:
             return
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
         self._server.close()
         for task in list(self._connections):
             task.cancel()

@@ -1,7 +1,9 @@
 """GREEN-API: `/waInstance{idInstance}/{method}/{apiTokenInstance}` (https://green-api.com/en/docs/;
 the pages are named in `worker/providers/greenapi.py`).
 
-Served: getMessage (POST), lastOutgoingMessages, getStatusStatistic, getStateInstance (GET).
+Served: getMessage (POST), lastOutgoingMessages, getStatusStatistic, getStateInstance (GET), and the
+notification queue `../push.py` fills: receiveNotification (GET, long poll: `app.py` waits) and
+deleteNotification (DELETE `/waInstance{id}/deleteNotification/{token}/{receiptId}`).
 Journals never record `failed` (status values): such a message keeps its last other state there.
 
 A request the gateway cannot take is a 400 (common errors names the texts, not what triggers each; the
@@ -47,8 +49,8 @@ MESSAGE_NOT_FOUND = json_response(400, {"message": "message not found"})
 
 
 def route(request: Request, registry: Registry, config: Config) -> Call | Response:
-    parts = request.path.strip("/").split("/")  # waInstance{id}, method, token
-    if len(parts) != 3:
+    parts = request.path.strip("/").split("/")  # waInstance{id}, method, token[, receiptId]
+    if len(parts) != 3 and not (len(parts) == 4 and parts[1] == "deleteNotification"):
         return NOT_FOUND
     instance, method, token = parts[0][len(PREFIX) :], parts[1], unquote(parts[2])
     entry = METHODS.get(method)
@@ -202,6 +204,30 @@ def get_status_statistic(account: Account, request: Request, now: float) -> Resp
     return json_response(200, viewers)
 
 
+def receive_notification(account: Account, request: Request, now: float) -> Response:
+    """The queue's first notification, left in place until it is deleted; `null` for none."""
+    timeout = request.query.get("receiveTimeout", "5")
+    if not is_integer(timeout) or not 5 <= int(timeout) <= 60:
+        return BAD_DATA
+    if not account.notifications:
+        return json_response(200, None)
+    receipt, body = account.notifications[0]
+    return json_response(200, {"receiptId": receipt, "body": body})
+
+
+def delete_notification(account: Account, request: Request, now: float) -> Response:
+    receipt = request.path.rstrip("/").rsplit("/", 1)[-1]
+    if not is_integer(receipt):
+        return json_response(400, {"message": "Parameter receiptId must be a Number"})
+    queue = account.notifications
+    found = any(r == int(receipt) for r, _ in queue)
+    if found:
+        kept = [item for item in queue if item[0] != int(receipt)]
+        queue.clear()
+        queue.extend(kept)
+    return json_response(200, {"result": found})
+
+
 def get_state_instance(account: Account, request: Request, now: float) -> Response:
     return json_response(200, {"stateInstance": "authorized"})
 
@@ -230,4 +256,6 @@ METHODS: dict[str, tuple[str, Callable[[Account, Request, float], Response]]] = 
     "lastOutgoingMessages": ("GET", last_outgoing_messages),
     "getStatusStatistic": ("GET", get_status_statistic),
     "getStateInstance": ("GET", get_state_instance),
+    "receiveNotification": ("GET", receive_notification),
+    "deleteNotification": ("DELETE", delete_notification),
 }
