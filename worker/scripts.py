@@ -15,6 +15,17 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from worker.notify.scripts import (
+    NotifyBeginArgs,
+    NotifyBeginKeys,
+    NotifyClaimArgs,
+    NotifyClaimKeys,
+    NotifyDoneArgs,
+    NotifyDoneKeys,
+    NotifyRenewKeys,
+    NotifySlotArgs,
+    NotifySlotKeys,
+)
 from worker.push.scripts import ReviveArgs, ReviveKeys
 
 
@@ -229,68 +240,6 @@ class AcquireKeys(NamedTuple):
 class AcquireArgs(NamedTuple):
     buckets: tuple[int, ...]  #: per bucket: K, W, T, early, late
     slot_us: int  #: the planned slot, epoch µs; 0: not planned
-
-
-class NotifyClaimKeys(NamedTuple):
-    notify: str
-
-
-class NotifyClaimArgs(NamedTuple):
-    limit: int
-    lease_ms: int
-
-
-class NotifyBeginKeys(NamedTuple):
-    outbox: str
-    delivery: str
-    tracker: str
-    notify: str
-    since: str
-    stats: str
-
-
-class NotifyBeginArgs(NamedTuple):
-    tracker_id: str
-    token: str
-    lease_ms: int
-
-
-class NotifySlotKeys(NamedTuple):
-    busy: str
-    pace: str
-
-
-class NotifySlotArgs(NamedTuple):
-    token: str
-    lease_ms: int
-    concurrency: int
-    interval_us: int
-
-
-class NotifyDoneKeys(NamedTuple):
-    outbox: str
-    delivery: str
-    notify: str
-    since: str
-    stats: str
-    busy: str
-
-
-class NotifyDoneArgs(NamedTuple):
-    tracker_id: str
-    token: str
-    event_id: str
-    result: str  #: delivered, given_up, retry, wait, task_sent
-    delay_ms: int
-    error: str
-    retention_ms: int
-    counts: str  #: ``worker.tally.encode``
-
-
-class NotifyRenewKeys(NamedTuple):
-    delivery: str
-    notify: str
-    busy: str
 
 
 REGISTER = Script("register", ObserveKeys, RegisterArgs)

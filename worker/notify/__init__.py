@@ -5,6 +5,6 @@ order per tracker, retried from a durable schedule in Redis (docs/contract.md, "
 - ``signing``  the ``Statuswatch-Signature`` header
 - ``guard``    which addresses a callback URL may reach
 - ``webhook``  one HTTP POST, bounded, never redirected, to a vetted address
-- ``outbox``   the delivery scripts: claim, begin (lease), slot (per-host caps), done
+- ``scripts``  the delivery scripts' KEYS and ARGV: claim, begin (lease), slot (per-host caps), done, renew
 - ``notifier`` Notifier: one tracker's deliveries, retries with backoff
 """

@@ -27,14 +27,7 @@ from statuswatch_client.contract import DEFAULT_CALLBACK_QUEUE
 from config import Settings
 from worker.events import encode, from_outbox
 from worker.keys import Keys
-from worker.notify.webhook import Outcome, Webhooks
-from worker.redact import Redactor
-from worker.scripts import (
-    NOTIFY_BEGIN,
-    NOTIFY_CLAIM,
-    NOTIFY_DONE,
-    NOTIFY_RENEW,
-    NOTIFY_SLOT,
+from worker.notify.scripts import (
     NotifyBeginArgs,
     NotifyBeginKeys,
     NotifyClaimArgs,
@@ -44,8 +37,10 @@ from worker.scripts import (
     NotifyRenewKeys,
     NotifySlotArgs,
     NotifySlotKeys,
-    ms,
 )
+from worker.notify.webhook import Outcome, Webhooks
+from worker.redact import Redactor
+from worker.scripts import NOTIFY_BEGIN, NOTIFY_CLAIM, NOTIFY_DONE, NOTIFY_RENEW, NOTIFY_SLOT, ms
 from worker.tally import encode as encode_counts
 from worker.text import clip
 
@@ -162,6 +157,7 @@ class Notifier:
             if wait_ms > 0:
                 counts["notify:waits"] += 1
                 return self._finish(tracker_id, token, event_id, "wait", wait_ms, "", target, counts)
+
         def renew() -> bool:
             keys = NotifyRenewKeys(self.keys.notify.delivery(tracker_id), self.keys.notify.due,
                                    self.keys.notify.busy(target))  # fmt: skip
